@@ -1,0 +1,31 @@
+"""Helpers shared by the REST views of every app."""
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from workspaces.idempotency import WriteResult
+from workspaces.selectors import membership_get
+
+
+def idempotency_key(request) -> str | None:
+    return request.headers.get("Idempotency-Key")
+
+
+def write_response(result: WriteResult) -> Response:
+    if result.http_status == 204:
+        return Response(status=204)
+    return Response(result.data, status=result.http_status)
+
+
+def validated(serializer_class, data, **kwargs) -> dict:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class WorkspaceScopedView(APIView):
+    """Resolves the caller's membership first, so a non-member gets 404 before
+    any validation error could tell them the workspace exists."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.membership = membership_get(user=request.user, workspace_id=kwargs["ws"])
