@@ -1,16 +1,17 @@
-"""
-ASGI config for collab_project project.
-
-It exposes the ASGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
-"""
-
+"""ASGI entry point: HTTP through Django, WebSockets through Channels."""
 import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'collab_project.settings')
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "collab_project.settings")
+django_asgi_app = get_asgi_application()
 
-application = get_asgi_application()
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from collab_project.routing import websocket_urlpatterns  # noqa: E402
+from collab_project.ws_auth import SocketAuthStack  # noqa: E402
+
+application = ProtocolTypeRouter({
+    "http": django_asgi_app,
+    "websocket": SocketAuthStack(URLRouter(websocket_urlpatterns)),
+})

@@ -129,19 +129,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "pubsub")
 if REDIS_URL:
-    _redis_host = {"address": REDIS_URL}
+    # No socket timeout on the layer's connections: a quiet subscriber is not dead.
+    _redis_host = {"address": REDIS_URL, "socket_timeout": None}
     if CHANNEL_LAYER_BACKEND == "core":
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [REDIS_URL], "capacity": env_int("CHANNEL_CAPACITY", 1000)},
+                "CONFIG": {"hosts": [REDIS_URL], "capacity": env_int("CHANNEL_CAPACITY", 1000),
+                           "prefix": os.environ.get("REDIS_KEY_PREFIX", "collab") + ":asgi"},
             }
         }
     else:
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {"hosts": [_redis_host]},
+                "CONFIG": {"hosts": [_redis_host], "prefix": os.environ.get("REDIS_KEY_PREFIX", "collab") + ":asgi"},
             }
         }
     CACHES = {
@@ -232,6 +234,7 @@ WS_IDLE_TIMEOUT = env_int("WS_IDLE_TIMEOUT", 60)
 # before it fetches the gap from the log.
 WS_REORDER_HOLD_MS = env_int("WS_REORDER_HOLD_MS", 50)
 PRESENCE_TTL = env_int("PRESENCE_TTL", 60)
+REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "collab")
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -1,0 +1,302 @@
+"""The workspace socket: /ws/workspaces/{ws}/.
+
+Delivers the workspace's events to each socket in seq order, each once and
+without gaps: an event that arrives ahead of a missing one is held back for
+WS_REORDER_HOLD_MS, then the gap is filled from the event log. `since`
+replays from the log before live events; the seam is covered by joining the
+group before reading the log and dropping what was already delivered.
+"""
+import asyncio
+import logging
+
+from django.conf import settings
+
+from collab_project.errors import DomainError, Gone, invalid_field
+from collab_project.jsonutil import dumps, user_ref
+from collab_project.sockets import CLOSE_BAD_QUERY, CLOSE_NOT_FOUND, JsonSocketConsumer, SocketError, db
+from collab_project.ws_auth import query_params
+from presence import store as presence
+from tasks import services as task_services
+from tasks.models import Task
+from tasks.serializers import TaskCreateSerializer, TaskDeleteSerializer, TaskUpdateSerializer
+from workspaces import events
+from workspaces.access import access_membership
+from workspaces.models import Workspace
+from workspaces.selectors import events_after
+
+logger = logging.getLogger("collab.sockets")
+REPLAY_PAGE = 500
+
+
+def _validated(serializer_class, payload: dict) -> dict:
+    serializer = serializer_class(data=payload)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+@db
+def _membership(user, workspace_id):
+    return access_membership(user=user, workspace_id=workspace_id)
+
+
+@db
+def _current_seq(workspace_id) -> int | None:
+    return Workspace.objects.filter(pk=workspace_id).values_list("last_seq", flat=True).first()
+
+
+@db
+def _events_after(workspace_id, last_seq: int, since: int, limit: int):
+    return events_after(workspace_id=workspace_id, last_seq=last_seq, since=since, limit=limit)
+
+
+@db
+def _task_in_workspace(workspace_id, task_id) -> bool:
+    from workspaces.access import parse_uuid
+
+    try:
+        return Task.objects.filter(pk=parse_uuid(task_id), workspace_id=workspace_id).exists()
+    except DomainError:
+        return False
+
+
+def _write(service, serializer_class, *, exclude_id: bool = False):
+    """A socket write: validate like REST does, then call the same service."""
+
+    async def handler(self, op_id, payload):
+        data = _validated(serializer_class, payload)
+        if exclude_id:
+            data.pop("id", None)
+        result = await db(service)(actor=self.user, workspace_id=self.workspace_id, op_id=op_id, **data)
+        await self.send_json({"type": "ack", "op_id": op_id, "seq": result.seq, "data": result.data})
+
+    return handler
+
+
+async def _task_update(self, op_id, payload):
+    data = _validated(TaskUpdateSerializer, payload)
+    task_id = _validated(TaskDeleteSerializer, {"id": payload.get("id")})["id"]
+    result = await db(task_services.task_update)(actor=self.user, workspace_id=self.workspace_id,
+                                                 task_id=task_id, op_id=op_id, **data)
+    await self.send_json({"type": "ack", "op_id": op_id, "seq": result.seq, "data": result.data})
+
+
+async def _task_delete(self, op_id, payload):
+    task_id = _validated(TaskDeleteSerializer, payload)["id"]
+    result = await db(task_services.task_delete)(actor=self.user, workspace_id=self.workspace_id,
+                                                 task_id=task_id, op_id=op_id)
+    await self.send_json({"type": "ack", "op_id": op_id, "seq": result.seq, "data": result.data})
+
+
+class WorkspaceConsumer(JsonSocketConsumer):
+    limit_scope = "ws"
+
+    async def check_query(self):
+        params = query_params(self.scope)
+        self.since = None
+        raw = params.get("since")
+        if raw is not None:
+            if not raw.isdigit() or len(raw) > 18:
+                return CLOSE_BAD_QUERY
+            self.since = int(raw)
+        return None
+
+    async def authorize(self):
+        self.workspace_id = self.scope["url_route"]["kwargs"]["workspace_id"]
+        try:
+            membership = await _membership(self.user, self.workspace_id)
+        except DomainError:
+            return CLOSE_NOT_FOUND
+        self.workspace_id = str(membership.workspace_id)
+        self.role = membership.role
+        return None
+
+    async def setup(self):
+        self.delivered = 0
+        self.pending: dict[int, dict] = {}
+        self.gap_timer: asyncio.Task | None = None
+        self.lock = asyncio.Lock()
+        self.presence_ttl = settings.PRESENCE_TTL
+        self.user_ref = user_ref(self.user)
+        async with self.lock:
+            # Join first, read the log second: every later event then arrives
+            # by the group or is filled from the log, and earlier ones are dropped.
+            await self.join_group(events.workspace_group(self.workspace_id))
+            await self.join_group(events.user_group(self.user.pk))
+            newly_online = await presence.join(self.workspace_id, self.channel_name, self.user, self._presence_ttl())
+            current = await _current_seq(self.workspace_id)
+            if current is None:
+                await self.close_with(CLOSE_NOT_FOUND)
+                return
+            await self.send_json({
+                "type": "hello", "seq": current, "user": self.user_ref, "role": self.role,
+                "presence": await presence.online(self.workspace_id),
+                "heartbeat_interval": settings.WS_HEARTBEAT_INTERVAL,
+            })
+            if self.since is None:
+                self.delivered = current
+            else:
+                await self._replay(self.since, current)
+        if newly_online:
+            state = (await presence.online(self.workspace_id))
+            mine = next((s for s in state if s["user"]["id"] == self.user.pk), None)
+            await self._broadcast_presence("presence.joined", mine or {"user": self.user_ref, "status": "active",
+                                                                       "viewing": None})
+
+    def _presence_ttl(self) -> float:
+        tick = max(0.5, min(10.0, settings.WS_IDLE_TIMEOUT / 4))
+        return max(1.0, self.presence_ttl - min(tick, self.presence_ttl / 4))
+
+    async def _replay(self, since: int, current: int) -> None:
+        """Send the events after `since` from the log (resync_required if pruned)."""
+        if since > current:
+            await self.send_json({"type": "resync_required"})
+            self.delivered = current
+            return
+        self.delivered = since
+        try:
+            while True:
+                rows, has_more = await _events_after(self.workspace_id, current, self.delivered, REPLAY_PAGE)
+                for row in rows:
+                    await self._deliver_logged(row)
+                    if self.closing:
+                        return
+                if not has_more:
+                    break
+        except Gone:
+            await self.send_json({"type": "resync_required"})
+            self.delivered = max(self.delivered, current)
+
+    async def teardown(self):
+        if self.gap_timer:
+            self.gap_timer.cancel()
+        left = await presence.leave(self.workspace_id, self.channel_name, self.user)
+        if left:
+            await self._broadcast_presence("presence.left", {**left, "status": "offline", "viewing": None})
+
+    # -- events ----------------------------------------------------------------
+    async def ws_event(self, message):
+        """A committed event from the group, possibly early, late or twice."""
+        async with self.lock:
+            seq = message["seq"]
+            if seq <= self.delivered or self.closing:
+                return
+            if seq != self.delivered + 1:
+                self.pending[seq] = message
+                if self.gap_timer is None or self.gap_timer.done():
+                    self.gap_timer = asyncio.ensure_future(self._fill_gap_later())
+                return
+            await self._send_event(message)
+            await self._flush_pending()
+
+    async def _flush_pending(self):
+        while self.delivered + 1 in self.pending and not self.closing:
+            await self._send_event(self.pending.pop(self.delivered + 1))
+        for seq in [s for s in self.pending if s <= self.delivered]:
+            del self.pending[seq]
+
+    async def _fill_gap_later(self):
+        await asyncio.sleep(settings.WS_REORDER_HOLD_MS / 1000)
+        async with self.lock:
+            if self.pending and not self.closing:
+                await self._fill_from_log()
+
+    async def _fill_from_log(self, up_to: int | None = None):
+        """Deliver what the log has after `delivered` (held or missed events)."""
+        target = up_to if up_to is not None else max(self.pending, default=self.delivered)
+        try:
+            while self.delivered < target and not self.closing:
+                rows, _ = await _events_after(self.workspace_id, target, self.delivered,
+                                              min(REPLAY_PAGE, target - self.delivered))
+                if not rows or rows[0]["seq"] != self.delivered + 1:
+                    # The log lacks them (the workspace is gone or they were pruned):
+                    # tell the client to reload, then carry on from what we hold.
+                    if not any(m.get("event") == events.WORKSPACE_DELETED for m in self.pending.values()):
+                        await self.send_json({"type": "resync_required"})
+                    self.delivered = min(self.pending, default=target) - 1
+                    break
+                for row in rows:
+                    if row["seq"] in self.pending:
+                        await self._send_event(self.pending.pop(row["seq"]))
+                    else:
+                        await self._deliver_logged(row)
+                await self._flush_pending()
+        except Gone:
+            await self.send_json({"type": "resync_required"})
+            self.delivered = min(self.pending, default=target) - 1
+        await self._flush_pending()
+
+    async def _deliver_logged(self, row: dict):
+        message = {"seq": row["seq"], "text": dumps(row), "event": row["type"]}
+        if row["type"].startswith("member."):
+            message["user_id"], message["role"] = row["data"]["user"]["id"], row["data"]["role"]
+        await self._send_event(message)
+
+    async def _send_event(self, message: dict):
+        self.delivered = message["seq"]
+        await self.send(text_data=message["text"])
+        kind = message.get("event")
+        if kind == events.WORKSPACE_DELETED:
+            await self.close_with(CLOSE_NOT_FOUND)
+        elif kind in (events.MEMBER_REMOVED, events.MEMBER_ROLE_CHANGED) and message.get("user_id") == self.user.pk:
+            if kind == events.MEMBER_REMOVED:
+                await self.close_with(CLOSE_NOT_FOUND)
+            else:
+                self.role = message["role"]
+
+    # -- presence and notifications ---------------------------------------------
+    async def _broadcast_presence(self, kind: str, state: dict):
+        payload = {"type": kind, "data": {"user": state["user"], "status": state["status"],
+                                          "viewing": state["viewing"]}}
+        await self.channel_layer.group_send(events.workspace_group(self.workspace_id), {
+            "type": "ws.presence", "text": dumps(payload), "origin": self.channel_name,
+        })
+
+    async def ws_presence(self, message):
+        if message.get("origin") != self.channel_name and not self.closing:
+            await self.send(text_data=message["text"])
+
+    async def user_notification(self, message):
+        if not self.closing:
+            await self.send(text_data=message["text"])
+
+    async def on_tick(self):
+        await presence.touch(self.workspace_id, self.channel_name, self.user, self._presence_ttl())
+        for state in await presence.sweep(self.workspace_id):
+            await self._broadcast_presence("presence.left", {**state, "status": "offline", "viewing": None})
+
+    # -- client messages ----------------------------------------------------------
+    async def on_message(self, kind, op_id, payload):
+        handler = self.HANDLERS.get(kind)
+        if handler is None:
+            raise SocketError("invalid", f"Unknown message type {kind!r}.")
+        await handler(self, op_id, payload)
+
+    async def _heartbeat(self, op_id, payload):
+        async with self.lock:
+            current = await _current_seq(self.workspace_id)
+            if current is not None and current > self.delivered and not self.gap_timer_running():
+                # The newest event(s) never came through the layer: fetch them.
+                await self._fill_from_log(up_to=current)
+        await self.send_json({"type": "heartbeat.ack", "seq": self.delivered})
+
+    def gap_timer_running(self) -> bool:
+        return self.gap_timer is not None and not self.gap_timer.done()
+
+    async def _presence_update(self, op_id, payload):
+        status = payload.get("status")
+        viewing = payload.get("viewing")
+        if status not in ("active", "idle"):
+            raise invalid_field("status", "Must be active or idle.")
+        if viewing is not None:
+            if not isinstance(viewing, str) or not await _task_in_workspace(self.workspace_id, viewing):
+                raise invalid_field("viewing", "Must be the id of a task of this workspace, or null.")
+        state = await presence.update(self.workspace_id, self.user, status=status, viewing=viewing)
+        await self._broadcast_presence("presence.updated", state)
+
+    HANDLERS = {
+        "task.create": _write(task_services.task_create, TaskCreateSerializer),
+        "task.update": _task_update,
+        "task.delete": _task_delete,
+        "heartbeat": _heartbeat,
+        "presence.update": _presence_update,
+    }
