@@ -44,7 +44,8 @@ test-unit: install
 
 test-services: install
 	@if $(PY) scripts/services_check.py; then \
-		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) COVERAGE_FILE=.coverage.services \
+		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) REDIS_KEY_PREFIX=collabtest$$$$ \
+			COVERAGE_FILE=.coverage.services \
 			$(PY) -m pytest -q --cov --cov-report= $(PYTEST_ARGS); \
 	elif [ "$$REQUIRE_SERVICES" = "1" ]; then \
 		echo "REQUIRE_SERVICES=1 but PostgreSQL or Redis is missing"; exit 1; \

@@ -95,7 +95,26 @@ def _fresh_realtime_state():
 
     ratelimit.reset_local()
     store.reset_local()
+    _flush_redis_keys()
     yield
+
+
+def _flush_redis_keys():
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(f"{settings.REDIS_KEY_PREFIX}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
 
 
 @pytest.fixture
