@@ -3,24 +3,30 @@
 An event is encoded to JSON once here, not once per socket.
 """
 import logging
+import time
+from datetime import datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from collab_project import metrics
 from collab_project.jsonutil import dumps
 
 logger = logging.getLogger("collab.broadcast")
 
 
-def _group_send(group: str, message: dict) -> None:
+def _group_send(group: str, message: dict) -> bool:
     layer = get_channel_layer()
     if layer is None:
-        return
+        return False
     try:
         async_to_sync(layer.group_send)(group, message)
+        return True
     except Exception:
         # The change is committed and in the log; sockets fill the gap from it.
+        metrics.layer_failure("group_send")
         logger.exception("channel layer send failed", extra={"group": group})
+        return False
 
 
 def send_event(workspace_id: str, seq: int, payload: dict) -> None:
@@ -29,7 +35,23 @@ def send_event(workspace_id: str, seq: int, payload: dict) -> None:
         # Sockets act on their own user's membership changes without a query.
         message["user_id"] = payload["data"]["user"]["id"]
         message["role"] = payload["data"]["role"]
-    _group_send(f"workspace.{workspace_id}", message)
+    actor = payload.get("actor") or {}
+    # The one line per committed write, whatever transport made it.
+    logger.info("write", extra={"workspace": workspace_id, "user": actor.get("id"), "seq": seq,
+                                "event": payload["type"], "op_id": payload.get("op_id")})
+    metrics.event_published(payload["type"])
+    if _group_send(f"workspace.{workspace_id}", message):
+        _observe_latency(payload.get("ts"))
+
+
+def _observe_latency(ts) -> None:
+    """Commit-to-group_send latency: from the event's timestamp (taken when
+    it was written, inside its transaction) to the layer accepting it."""
+    try:
+        written = datetime.fromisoformat(ts).timestamp()
+    except (TypeError, ValueError):
+        return
+    metrics.broadcast_latency(time.time() - written)
 
 
 def send_to_user(user_id: int, message_type: str, payload: dict) -> None:

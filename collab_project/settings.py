@@ -254,3 +254,31 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# -- Operations (collab_project/ops.py, scripts/serve.py, docs/deployment.md) --------
+# /metrics answers loopback and these networks (comma-separated CIDRs), 403 otherwise.
+METRICS_ALLOWED_NETS = env_list("METRICS_ALLOWED_NETS")
+# How long /readyz (and /metrics' dependency gauges) wait for each dependency.
+READY_CHECK_TIMEOUT = float(os.environ.get("READY_CHECK_TIMEOUT", "2"))
+# PROMETHEUS_MULTIPROC_DIR is read by prometheus-client itself, before Django;
+# scripts/serve.py sets a fresh one so every worker on a port shares one view.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+MIDDLEWARE.insert(0, "collab_project.ops.MetricsMiddleware")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The pool checks a connection before handing it out, so connections cut by a
+    # database restart or failover are replaced instead of failing one request each.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_HEALTH_CHECKS", True)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5))
+if REDIS_URL:
+    # The cache only holds REST throttle counters: fail open while Redis is down,
+    # and never wait long for it.
+    CACHES["default"]["BACKEND"] = "collab_project.ops.FailOpenRedisCache"
+    CACHES["default"]["OPTIONS"] = {"socket_connect_timeout": 2, "socket_timeout": 2}
+LOGGING["filters"] = {"context": {"()": "collab_project.ops.LogContextFilter"}}
+LOGGING["handlers"]["console"]["filters"] = ["context"]
+
+# -- Broadcast (bench/, docs/performance.md) ----------------------------------------
+# True: an event is JSON-encoded once in broadcast.py and every socket sends
+# that text. False is the Channels-tutorial way (each consumer encodes the
+# event itself), kept only as the benchmark's baseline.
+BROADCAST_ENCODE_ONCE = env_bool("BROADCAST_ENCODE_ONCE", True)

@@ -11,6 +11,7 @@ from channels.exceptions import StopConsumer
 from channels.consumer import get_handler_name
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from rest_framework import serializers
 
 from collab_project import metrics, ratelimit
@@ -56,6 +57,9 @@ def error_message(exc: Exception, op_id=None) -> dict:
             code = "conflict"
     elif isinstance(exc, DjangoValidationError):
         code, detail, data = "invalid", "; ".join(exc.messages), None
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        # Database unreachable: nothing was written; the client may retry the same op_id.
+        code, detail, data = "unavailable", "The service is briefly unavailable; retry.", None
     else:
         code, detail, data = "invalid", "The message could not be processed.", None
     message = {"type": "error", "op_id": op_id if isinstance(op_id, str) else None, "code": code, "detail": detail}

@@ -3,7 +3,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from collab_project import ops
 from notifications import api as notification_api
+from presence import api as presence_api
 from tasks import api as task_api
 from workspaces import api as workspace_api
 
@@ -28,6 +30,7 @@ api_patterns = [
     path(WS + "tasks/", task_api.TaskListView.as_view(), name="task-list"),
     path(WS + "tasks/<str:task_id>/", task_api.TaskDetailView.as_view(), name="task-detail"),
     path(WS + "events/", workspace_api.EventListView.as_view(), name="event-list"),
+    path(WS + "presence/", presence_api.PresenceListView.as_view(), name="presence-list"),
     path("api/notifications/", notification_api.NotificationListView.as_view(), name="notification-list"),
     path("api/notifications/read-all/", notification_api.NotificationReadAllView.as_view(),
          name="notification-read-all"),
@@ -37,7 +40,11 @@ api_patterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
 
-urlpatterns = api_patterns + [
+urlpatterns = [
+    path("metrics", ops.metrics_view, name="metrics"),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+] + api_patterns + [
     path("admin/", admin.site.urls),
     path("api-auth/", include("rest_framework.urls")),
     path("", include("workspaces.pages_urls")),

@@ -2,6 +2,7 @@
 import logging
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -31,6 +32,12 @@ def _first_message(fields: dict[str, list[str]]) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(exc.body(), status=exc.status)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is unreachable: nothing was written (the transaction
+        # rolled back); the client may retry, with the same Idempotency-Key.
+        logger.warning("database unavailable", extra={"error": type(exc).__name__})
+        return Response({"code": "unavailable", "detail": "The service is briefly unavailable; retry."},
+                        status=503, headers={"Retry-After": "5"})
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         return Response({"code": "invalid", "detail": _first_message(fields), "fields": fields}, status=400)
