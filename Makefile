@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+HOST ?= 127.0.0.1
 WORKERS ?= $(shell nproc)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/collab
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
@@ -23,10 +24,13 @@ install: $(VENV)/.installed
 	@echo "Writing .env for local use (DEBUG on, a random SECRET_KEY)"
 	@sed "s/^SECRET_KEY=.*/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')/; s/^DEBUG=.*/DEBUG=1/" .env.example > .env
 
+# A local server with demo data. Migrations and seed_demo are idempotent, so
+# every start runs them; seed_demo's per-write log lines are muted.
 run: install .env
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	$(PY) -m daphne -b 127.0.0.1 -p $(PORT) collab_project.asgi:application
+	LOG_LEVEL=WARNING $(PY) manage.py seed_demo --if-debug
+	@echo "Serving on http://$(HOST):$(PORT)/ (log in as alice, password collab-demo-pass; /admin/ as admin). Ctrl-C stops."
+	$(PY) -m daphne -b $(HOST) -p $(PORT) collab_project.asgi:application
 
 # The whole suite, twice: on the embedded default (SQLite, in-memory layer),
 # then on PostgreSQL and Redis when they answer (with REQUIRE_SERVICES=1 a

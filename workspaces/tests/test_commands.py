@@ -88,5 +88,7 @@ def test_seed_refuses_without_debug(settings):
     with pytest.raises(CommandError, match="DEBUG"):
         seed()
     assert not User.objects.exists()
+    assert "no demo data" in seed("--if-debug")
+    assert not User.objects.exists()
     seed("--force", "--password", "another-pass-42")
     assert User.objects.get(username="bob").check_password("another-pass-42")

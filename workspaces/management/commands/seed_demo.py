@@ -46,9 +46,14 @@ class Command(BaseCommand):
         parser.add_argument("--password", default=DEMO_PASSWORD, help="Password of the users it creates.")
         parser.add_argument("--force", action="store_true",
                             help="Run even with DEBUG off (the demo accounts have a known password).")
+        parser.add_argument("--if-debug", action="store_true",
+                            help="With DEBUG off, say so and do nothing instead of failing (for `make run`).")
 
-    def handle(self, *args, password: str, force: bool, **options):
+    def handle(self, *args, password: str, force: bool, if_debug: bool, **options):
         if not settings.DEBUG and not force:
+            if if_debug:
+                self.stdout.write("DEBUG is off: no demo data loaded.")
+                return
             raise CommandError("seed_demo creates accounts with a known password; it runs only with DEBUG=1 "
                                "(or pass --force).")
         with transaction.atomic():
