@@ -4,7 +4,9 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from collab_project.api.fields import JSONObjectField, StrictIntegerField
+from collab_project.api.fields import (
+    FiniteFloatField, JSONObjectField, StrictCharField, StrictIntegerField, StrictRegexField,
+)
 
 GRANTABLE_ROLES = ["viewer", "member", "admin"]
 
@@ -20,8 +22,8 @@ class RoleField(serializers.ChoiceField):
 
 
 class RegisterSerializer(serializers.Serializer):
-    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
-    password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+    username = StrictRegexField(r"^[\w.@+-]+\Z", max_length=150)
+    password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
     email = serializers.EmailField(required=False, allow_blank=True)
 
     def validate(self, attrs):
@@ -33,14 +35,14 @@ class RegisterSerializer(serializers.Serializer):
 
 
 class WorkspaceCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(min_length=1, max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    name = StrictCharField(min_length=1, max_length=200)
+    description = StrictCharField(required=False, allow_blank=True, max_length=5000, default="")
     settings = JSONObjectField(required=False, default=dict)
 
 
 class WorkspaceUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(min_length=1, max_length=200, required=False)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    name = StrictCharField(min_length=1, max_length=200, required=False)
+    description = StrictCharField(required=False, allow_blank=True, max_length=5000)
     settings = JSONObjectField(required=False)
 
 
@@ -49,7 +51,7 @@ class TransferSerializer(serializers.Serializer):
 
 
 class MemberAddSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = StrictCharField(max_length=150)
     role = RoleField(required=False, default="member")
 
 
@@ -60,8 +62,7 @@ class MemberRoleSerializer(serializers.Serializer):
 class InviteCreateSerializer(serializers.Serializer):
     role = RoleField(required=False, default="member")
     max_uses = StrictIntegerField(min_value=1, required=False, allow_null=True, default=None)
-    expires_in_hours = serializers.FloatField(min_value=0.0001, max_value=8760, required=False,
-                                              allow_null=True, default=168)
+    expires_in_hours = FiniteFloatField(max_value=8760, required=False, allow_null=True, default=168)
 
     def validate_expires_in_hours(self, value):
         if value is not None and not 0 < value <= 8760:
@@ -70,7 +71,7 @@ class InviteCreateSerializer(serializers.Serializer):
 
 
 class JoinSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=200)
+    token = StrictCharField(max_length=200)
 
 
 class UserRefSerializer(serializers.Serializer):

@@ -51,6 +51,8 @@ def _target_membership(workspace, user_id) -> Membership:
         pk = int(user_id)
     except (TypeError, ValueError):
         raise NotFound() from None
+    if not 0 < pk < 2**31:  # beyond any user id; SQLite would overflow on it
+        raise NotFound()
     membership = Membership.objects.select_related("user").filter(workspace=workspace, user_id=pk).first()
     if membership is None:
         raise NotFound()

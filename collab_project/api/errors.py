@@ -41,6 +41,10 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         return Response({"code": "invalid", "detail": _first_message(fields), "fields": fields}, status=400)
+    if isinstance(exc, RecursionError) and "JSON" in str(exc):
+        # json.loads gives up on deeply nested input with RecursionError, which
+        # DRF's parser lets through (it only wraps ValueError).
+        exc = exceptions.ParseError("JSON parse error - nested too deeply.")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -61,6 +65,8 @@ def exception_handler(exc, context):
     if response.status_code == 401:
         code = "not_authenticated" if isinstance(exc, exceptions.NotAuthenticated) else "authentication_failed"
     response.data = {"code": code, "detail": message}
+    if response.status_code == 400:
+        response.data["fields"] = _flatten(detail)  # e.g. a ParseError: every 400 names its fields
     return response
 
 

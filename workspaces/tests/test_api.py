@@ -1,0 +1,443 @@
+"""REST: auth, workspaces, members, invites and the event log (roles are in test_roles.py)."""
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from workspaces.models import Event, Invite, Membership, Workspace
+from workspaces.services import token_hash
+from workspaces.tests.fixtures import *  # noqa: F403
+from workspaces.tests.fixtures import error_shape, event_count
+
+
+def url(t, path=""):
+    return f"/api/workspaces/{t.ws}/{path}"
+
+
+# --- authentication -------------------------------------------------------------------------
+
+def test_register_token_me(api, db):
+    client = api()
+    response = client.post("/api/auth/register/", {"username": "alice", "password": "c0rrect-horse-battery",
+                                                    "email": "a@example.com"}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"id", "username"} and body["username"] == "alice"
+    tokens = client.post("/api/auth/token/", {"username": "alice", "password": "c0rrect-horse-battery"},
+                         format="json").json()
+    assert set(tokens) >= {"access", "refresh"}
+    refreshed = client.post("/api/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json")
+    assert refreshed.status_code == 200 and "access" in refreshed.json()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {refreshed.json()['access']}")
+    assert client.get("/api/auth/me/").json() == {"id": body["id"], "username": "alice", "email": "a@example.com"}
+
+
+@pytest.mark.parametrize("payload,field", [
+    ({"username": "taken", "password": "c0rrect-horse-battery"}, "username"),
+    ({"username": "TAKEN", "password": "c0rrect-horse-battery"}, "username"),
+    ({"username": "bob", "password": "123"}, "password"),
+    ({"username": "bob", "password": "password"}, "password"),
+    ({"username": "bobsmith1", "password": "bobsmith12"}, "password"),
+    ({"username": "bob", "password": "12345678901"}, "password"),
+    ({"username": "bob"}, "password"),
+    ({"password": "c0rrect-horse-battery"}, "username"),
+    ({"username": "b" * 151, "password": "c0rrect-horse-battery"}, "username"),
+    ({"username": "with space", "password": "c0rrect-horse-battery"}, "username"),
+    ({"username": ["bob"], "password": "c0rrect-horse-battery"}, "username"),
+    ({"username": "bob", "password": "c0rrect-horse-battery", "email": "nope"}, "email"),
+    ({"username": "bob\x00", "password": "c0rrect-horse-battery"}, "username"),
+])
+def test_register_refuses(api, make_user, payload, field):
+    from django.contrib.auth import get_user_model
+
+    make_user("taken")
+    before = get_user_model().objects.count()
+    body = error_shape(api().post("/api/auth/register/", payload, format="json"), 400)
+    assert field in body["fields"]
+    assert get_user_model().objects.count() == before
+
+
+def test_token_bad_credentials_401(api, make_user):
+    make_user("carol", password="right-pass-123")
+    response = api().post("/api/auth/token/", {"username": "carol", "password": "wrong"}, format="json")
+    error_shape(response, 401)
+    response = api().post("/api/auth/token/", {"username": "nobody", "password": "x"}, format="json")
+    error_shape(response, 401)
+    error_shape(api().post("/api/auth/token/", {"username": "carol"}, format="json"), 400)
+    error_shape(api().post("/api/auth/token/refresh/", {"refresh": "garbage"}, format="json"), 401)
+
+
+@pytest.mark.parametrize("method,path", [
+    ("get", "/api/auth/me/"), ("get", "/api/workspaces/"), ("post", "/api/workspaces/"),
+    ("post", "/api/workspaces/join/"), ("get", "/api/workspaces/{ws}/"), ("get", "/api/workspaces/{ws}/tasks/"),
+    ("post", "/api/workspaces/{ws}/tasks/"), ("get", "/api/workspaces/{ws}/events/"),
+    ("delete", "/api/workspaces/{ws}/"),
+])
+def test_no_credentials_401(team, api, method, path):
+    response = getattr(api(), method)(path.format(ws=team.ws), {}, format="json")
+    error_shape(response, 401, "not_authenticated")
+    client = api()
+    client.credentials(HTTP_AUTHORIZATION="Bearer not-a-jwt")
+    error_shape(getattr(client, method)(path.format(ws=team.ws), {}, format="json"), 401)
+    assert Workspace.objects.filter(pk=team.ws).exists()
+
+
+def test_session_writes_need_csrf(team):
+    from django.middleware.csrf import _get_new_csrf_string
+
+    client = APIClient(enforce_csrf_checks=True)
+    assert client.login(username="member", password="pass-word-123")
+    assert client.get(url(team)).status_code == 200  # reads need no token
+    before = event_count(team.ws)
+    error_shape(client.post(url(team, "tasks/"), {"title": "x"}, format="json"), 403)
+    assert event_count(team.ws) == before
+    secret = _get_new_csrf_string()
+    client.cookies["csrftoken"] = secret
+    response = client.post(url(team, "tasks/"), {"title": "x"}, format="json", HTTP_X_CSRFTOKEN=secret)
+    assert response.status_code == 201
+    assert event_count(team.ws) == before + 1
+
+
+# --- workspaces -----------------------------------------------------------------------------
+
+def test_workspace_create_list_update_delete(api, make_user):
+    user = make_user("w")
+    client = api(user)
+    response = client.post("/api/workspaces/", {"name": "Mine", "settings": {"color": "red"}}, format="json")
+    assert response.status_code == 201
+    ws = response.json()
+    assert set(ws) == {"id", "name", "description", "settings", "owner", "role", "created_at", "updated_at"}
+    assert ws["role"] == "owner" and ws["owner"] == {"id": user.pk, "username": "w"}
+    assert ws["description"] == "" and ws["settings"] == {"color": "red"} and ws["created_at"].endswith("Z")
+    assert Workspace.objects.get(pk=ws["id"]).last_seq == 0 and event_count(ws["id"]) == 0
+    page = client.get("/api/workspaces/").json()
+    assert page["count"] == 1 and page["results"][0]["id"] == ws["id"] and page["next"] is None
+    patched = client.patch(f"/api/workspaces/{ws['id']}/", {"description": "about"}, format="json").json()
+    assert patched["description"] == "about" and patched["name"] == "Mine"
+    event = Event.objects.get(workspace_id=ws["id"])
+    assert event.type == "workspace.updated" and event.seq == 1 and "role" not in event.data
+    assert event.data["description"] == "about"
+    assert client.delete(f"/api/workspaces/{ws['id']}/").status_code == 204
+    assert not Workspace.objects.filter(pk=ws["id"]).exists()
+    error_shape(client.get(f"/api/workspaces/{ws['id']}/"), 404, "not_found")
+
+
+def test_workspace_list_pagination(api, make_user):
+    from workspaces import services
+
+    user = make_user("many")
+    for i in range(7):
+        services.workspace_create(actor=user, name=f"W{i}")
+    client = api(user)
+    page = client.get("/api/workspaces/?page_size=3").json()
+    assert set(page) == {"count", "next", "previous", "results"}
+    assert page["count"] == 7 and len(page["results"]) == 3 and page["previous"] is None and page["next"]
+    last = client.get("/api/workspaces/?page_size=3&page=3").json()
+    assert len(last["results"]) == 1 and last["next"] is None and last["previous"]
+    for size in ("0", "-5", "abc", "9999999999999999999999"):
+        assert client.get(f"/api/workspaces/?page_size={size}").status_code == 200
+    error_shape(client.get("/api/workspaces/?page=99"), 404)
+    assert api(make_user("other")).get("/api/workspaces/").json()["count"] == 0
+
+
+@pytest.mark.parametrize("payload", [
+    {}, {"name": ""}, {"name": "   "}, {"name": "x" * 201}, {"name": 5}, {"name": None}, {"name": ["a"]},
+    {"name": "ok", "settings": []}, {"name": "ok", "settings": "a string"}, {"name": "ok", "settings": 3},
+    {"name": "ok", "settings": None}, {"name": "ok", "description": "d" * 5001}, {"name": "ok", "description": 7},
+    {"name": "a\x00b"}, {"name": "ok", "settings": {"k": "nul\x00"}}, {"name": "ok", "settings": {"\x00": 1}},
+    {"name": "ok", "settings": {"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}},
+    {"name": True}, {"name": {"x": 1}}, {"name": 1.5},
+])
+def test_workspace_create_refuses(api, make_user, payload):
+    client = api(make_user("w"))
+    error_shape(client.post("/api/workspaces/", payload, format="json"), 400)
+    assert not Workspace.objects.exists()
+
+
+@pytest.mark.parametrize("payload", [
+    {"name": ""}, {"name": "x" * 201}, {"name": None}, {"settings": []}, {"settings": "s"},
+    {"description": "d" * 5001}, {"settings": {"a": ["\x00"]}}, ["name"], "name",
+])
+def test_workspace_update_refuses(team, api, payload):
+    before = team.workspace()
+    error_shape(api(team.owner).patch(url(team), payload, format="json"), 400)
+    after = team.workspace()
+    assert (after.name, after.description, after.settings, after.last_seq) == (
+        before.name, before.description, before.settings, before.last_seq)
+
+
+@pytest.mark.parametrize("body,content_type", [
+    (b"{not json", "application/json"), (b"", "application/json"), (b"[" * 50000, "application/json"),
+    (b'{"name": NaN}', "application/json"), (b"\xff\xfe", "application/json"), (b"name=x", "text/plain"),
+], ids=["broken", "empty", "deep", "nan", "not-utf8", "text-plain"])
+def test_malformed_bodies(team, api, body, content_type):
+    client = api(team.owner)
+    before = event_count(team.ws), Workspace.objects.count()
+    for method, path in (("post", "/api/workspaces/"), ("post", url(team, "tasks/")),
+                         ("post", url(team, "members/")),
+                         ("post", "/api/workspaces/join/"), ("post", url(team, "transfer/")),
+                         ("patch", url(team, f"members/{team.member.pk}/"))) + (
+                            () if body == b"" else (("patch", url(team)), ("post", url(team, "invites/")))):
+        response = getattr(client, method)(path, body, content_type=content_type)
+        assert 400 <= response.status_code < 500, (method, path, response.status_code)
+        error_shape(response, response.status_code)
+    assert (event_count(team.ws), Workspace.objects.count()) == before
+
+
+@pytest.mark.parametrize("body", [
+    b'{"name": "ok", "settings": {"k": "\\ud800"}}', b'{"name": "ok", "settings": {"\\udfff": 1}}',
+    b'{"name": "ok", "settings": {"k": "\\u0000"}}', b'{"name": "\\ud800"}', b'{"name": "a\\u0000"}',
+])
+def test_unstorable_text_refused(api, make_user, body):
+    client = api(make_user("w"))
+    error_shape(client.post("/api/workspaces/", body, content_type="application/json"), 400)
+    assert not Workspace.objects.exists()
+
+
+@pytest.mark.parametrize("segment", ["not-a-uuid", "1", "%20", "..", "00000000-0000-0000-0000-00000000000g",
+                                     "9" * 40])
+def test_non_uuid_path_segments_are_404(team, api, segment):
+    client = api(team.owner)
+    for path in (f"/api/workspaces/{segment}/", f"/api/workspaces/{segment}/tasks/",
+                 url(team, f"tasks/{segment}/"), url(team, f"invites/{segment}/")):
+        error_shape(client.get(path) if "invites" not in path else client.delete(path), 404)
+
+
+# --- members --------------------------------------------------------------------------------
+
+def test_members_list_and_add(team, api, make_user):
+    members = api(team.viewer).get(url(team, "members/")).json()
+    assert isinstance(members, list) and len(members) == 7
+    assert members[0] == {"user": {"id": team.owner.pk, "username": "owner"}, "role": "owner",
+                          "joined_at": members[0]["joined_at"]}
+    response = api(team.admin).post(url(team, "members/"), {"username": "outsider"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["role"] == "member" and response.json()["user"]["username"] == "outsider"
+    event = Event.objects.filter(workspace_id=team.ws).order_by("-seq").first()
+    assert event.type == "member.joined" and event.data == {
+        "user": {"id": team.outsider.pk, "username": "outsider"}, "role": "member"}
+    assert event.actor_id == team.admin.pk
+
+
+@pytest.mark.parametrize("payload", [
+    {}, {"username": "nobody"}, {"username": "member"}, {"username": "outsider", "role": "boss"},
+    {"username": "outsider", "role": None}, {"username": 12}, {"username": "u" * 151}, {"username": ["a"]},
+])
+def test_member_add_refuses(team, api, payload):
+    before = event_count(team.ws), Membership.objects.count()
+    error_shape(api(team.owner).post(url(team, "members/"), payload, format="json"), 400)
+    assert (event_count(team.ws), Membership.objects.count()) == before
+
+
+@pytest.mark.parametrize("target,payload,status", [
+    ("member", {}, 400), ("member", {"role": "chief"}, 400), ("member", {"role": 1}, 400),
+    ("member", {"role": None}, 400), ("outsider", {"role": "viewer"}, 404), (None, {"role": "viewer"}, 404),
+])
+def test_member_role_change_refuses(team, api, target, payload, status):
+    user_id = getattr(team, target).pk if target else 987654
+    before = event_count(team.ws)
+    error_shape(api(team.owner).patch(url(team, f"members/{user_id}/"), payload, format="json"), status)
+    assert event_count(team.ws) == before
+
+
+@pytest.mark.parametrize("user_id", ["abc", "-1", "0", "1.5", str(2**63), str(2**64), "9" * 30, "%00"])
+def test_member_path_ids(team, api, user_id):
+    client = api(team.owner)
+    before = event_count(team.ws)
+    error_shape(client.patch(url(team, f"members/{user_id}/"), {"role": "viewer"}, format="json"), 404)
+    error_shape(client.delete(url(team, f"members/{user_id}/")), 404)
+    assert event_count(team.ws) == before
+
+
+@pytest.mark.parametrize("payload", [{}, {"user_id": "abc"}, {"user_id": 2**63}, {"user_id": -1},
+                                     {"user_id": True}, {"user_id": None}, {"user_id": 1.5}])
+def test_transfer_refuses(team, api, payload):
+    error_shape(api(team.owner).post(url(team, "transfer/"), payload, format="json"), 400)
+    assert team.workspace().owner_id == team.owner.pk
+
+
+def test_role_change_and_remove_events(team, api):
+    client = api(team.owner)
+    response = client.patch(url(team, f"members/{team.member2.pk}/"), {"role": "admin"}, format="json")
+    assert response.status_code == 200 and response.json()["role"] == "admin"
+    event = Event.objects.filter(workspace_id=team.ws).order_by("-seq").first()
+    assert event.type == "member.role_changed" and event.data["role"] == "admin"
+    assert client.delete(url(team, f"members/{team.member2.pk}/")).status_code == 204
+    event = Event.objects.filter(workspace_id=team.ws).order_by("-seq").first()
+    assert event.type == "member.removed" and event.data == {
+        "user": {"id": team.member2.pk, "username": "member2"}, "role": "admin"}
+    error_shape(api(team.member2).get(url(team)), 404)
+
+
+# --- invites --------------------------------------------------------------------------------
+
+def _invite(client, t, **payload):
+    response = client.post(url(t, "invites/"), payload, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_invite_create_shape_and_hash(team, api):
+    client = api(team.owner)
+    invite = _invite(client, team)
+    assert {"id", "token", "url", "role", "max_uses", "uses", "expires_at", "revoked"} <= set(invite)
+    assert invite["role"] == "member" and invite["max_uses"] is None and invite["uses"] == 0
+    assert invite["revoked"] is False and invite["url"].endswith(f"/join/{invite['token']}/")
+    assert invite["url"].startswith("http")
+    expires = timezone.datetime.fromisoformat(invite["expires_at"].replace("Z", "+00:00"))
+    assert abs(expires - (timezone.now() + timedelta(hours=168))) < timedelta(minutes=1)
+    stored = Invite.objects.get(pk=invite["id"])
+    assert stored.token_hash == token_hash(invite["token"]) and invite["token"] not in stored.token_hash
+    listed = client.get(url(team, "invites/")).json()
+    assert listed["count"] == 1
+    assert "token" not in listed["results"][0] and "url" not in listed["results"][0]
+    assert invite["token"] not in str(listed)
+
+
+def test_invite_expiry_fraction_and_never(team, api):
+    client = api(team.owner)
+    half = _invite(client, team, expires_in_hours=0.5, max_uses=2, role="viewer")
+    expires = timezone.datetime.fromisoformat(half["expires_at"].replace("Z", "+00:00"))
+    assert abs(expires - (timezone.now() + timedelta(minutes=30))) < timedelta(minutes=1)
+    assert half["max_uses"] == 2 and half["role"] == "viewer"
+    never = _invite(client, team, expires_in_hours=None)
+    assert never["expires_at"] is None
+
+
+@pytest.mark.parametrize("payload", [
+    {"role": "owner"}, {"role": "boss"}, {"max_uses": 0}, {"max_uses": -1}, {"max_uses": 1.5},
+    {"max_uses": "many"}, {"max_uses": 2**63}, {"max_uses": True}, {"expires_in_hours": 0},
+    {"expires_in_hours": -1}, {"expires_in_hours": 8761}, {"expires_in_hours": "NaN"},
+    {"expires_in_hours": "Infinity"}, {"expires_in_hours": "soon"}, {"expires_in_hours": True},
+    {"expires_in_hours": "1e400"}, {"role": ["member"]}, {"role": 1},
+])
+def test_invite_create_refuses(team, api, payload):
+    error_shape(api(team.owner).post(url(team, "invites/"), payload, format="json"), 400)
+    assert not Invite.objects.exists()
+
+
+def _join(client, token):
+    return client.post("/api/workspaces/join/", {"token": token}, format="json")
+
+
+def test_join_max_uses_and_rejoin(team, api, make_user):
+    invite = _invite(api(team.admin), team, max_uses=2, role="viewer")
+    first, second, third = make_user("j1"), make_user("j2"), make_user("j3")
+    response = _join(api(first), invite["token"])
+    assert response.status_code == 200
+    body = response.json()
+    assert body["role"] == "viewer" and body["workspace"]["id"] == team.ws and body["workspace"]["role"] == "viewer"
+    event = Event.objects.filter(workspace_id=team.ws).order_by("-seq").first()
+    assert event.type == "member.joined" and event.actor_id == first.pk
+    seq = team.workspace().last_seq
+    again = _join(api(first), invite["token"])
+    assert again.status_code == 200 and again.json()["role"] == "viewer"
+    assert Invite.objects.get(pk=invite["id"]).uses == 1 and team.workspace().last_seq == seq
+    # A member joining by any invite keeps their role and uses nothing.
+    assert _join(api(team.member), invite["token"]).json()["role"] == "member"
+    assert _join(api(second), invite["token"]).status_code == 200
+    assert Invite.objects.get(pk=invite["id"]).uses == 2
+    error_shape(_join(api(third), invite["token"]), 410, "invite_exhausted")
+    assert Invite.objects.get(pk=invite["id"]).uses == 2
+    assert not Membership.objects.filter(user=third).exists()
+    # Listing shows the counted uses.
+    listed = api(team.owner).get(url(team, "invites/")).json()["results"]
+    assert listed[0]["uses"] == 2
+
+
+def test_join_expired_revoked_unknown(team, api, make_user):
+    client = api(team.owner)
+    expired = _invite(client, team)
+    Invite.objects.filter(pk=expired["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    joiner = api(make_user("late"))
+    error_shape(_join(joiner, expired["token"]), 410, "invite_expired")
+    revoked = _invite(client, team)
+    assert client.delete(url(team, f"invites/{revoked['id']}/")).status_code == 204
+    assert client.delete(url(team, f"invites/{revoked['id']}/")).status_code == 204
+    assert client.get(url(team, "invites/")).json()["results"][0]["revoked"] is True
+    error_shape(_join(joiner, revoked["token"]), 410, "invite_revoked")
+    error_shape(_join(joiner, "no-such-token"), 404, "not_found")
+    error_shape(_join(joiner, revoked["id"]), 404, "not_found")  # the id is not the token
+    for payload in ({}, {"token": ""}, {"token": None}, {"token": ["x"]}, {"token": "t" * 201}):
+        error_shape(joiner.post("/api/workspaces/join/", payload, format="json"), 400)
+    assert Invite.objects.filter(uses__gt=0).count() == 0
+    assert not Membership.objects.filter(user__username="late").exists()
+
+
+def test_invite_revoke_other_workspace_is_404(team, api, make_user):
+    from workspaces import services
+
+    other_owner = make_user("other")
+    other_ws = services.workspace_create(actor=other_owner, name="Other").data["id"]
+    invite, _ = services.invite_create(actor=other_owner, workspace_id=other_ws)
+    error_shape(api(team.owner).delete(url(team, f"invites/{invite.id}/")), 404)
+    assert not Invite.objects.get(pk=invite.pk).revoked
+
+
+def test_invite_list_paginated(team, api):
+    client = api(team.owner)
+    for _ in range(3):
+        _invite(client, team)
+    page = client.get(url(team, "invites/?page_size=2")).json()
+    assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
+
+
+# --- the event log --------------------------------------------------------------------------
+
+def test_events_endpoint(team, api, settings):
+    from tasks import services as task_services
+
+    for i in range(5):
+        task_services.task_create(actor=team.member, workspace_id=team.ws, title=f"t{i}")
+    client = api(team.viewer)
+    body = client.get(url(team, "events/")).json()
+    assert set(body) == {"results", "has_more"} and body["has_more"] is False
+    assert [e["seq"] for e in body["results"]] == list(range(1, 12))
+    event = body["results"][-1]
+    assert set(event) == {"type", "seq", "ts", "actor", "op_id", "data"}
+    assert event["type"] == "task.created" and event["actor"] == {"id": team.member.pk, "username": "member"}
+    assert event["ts"].endswith("Z") and event["data"]["title"] == "t4"
+    page = client.get(url(team, "events/?since=3&limit=4")).json()
+    assert [e["seq"] for e in page["results"]] == [4, 5, 6, 7] and page["has_more"] is True
+    tail = client.get(url(team, "events/?since=7&limit=4")).json()
+    assert [e["seq"] for e in tail["results"]] == [8, 9, 10, 11] and tail["has_more"] is False
+    assert client.get(url(team, "events/?since=11")).json() == {"results": [], "has_more": False}
+    assert client.get(url(team, "events/?since=500")).json() == {"results": [], "has_more": False}
+    assert len(client.get(url(team, "events/?limit=0")).json()["results"]) == 1
+    assert len(client.get(url(team, "events/?limit=-3")).json()["results"]) == 1
+    assert len(client.get(url(team, "events/?limit=100000")).json()["results"]) == 11
+    assert len(client.get(url(team, f"events/?limit={2**70}")).json()["results"]) == 11
+    assert client.get(url(team, "events/?since=-4")).json()["results"][0]["seq"] == 1
+    assert client.get(url(team, f"events/?since={2**63}")).json() == {"results": [], "has_more": False}
+    assert client.get(url(team, f"events/?since={2**70}")).json() == {"results": [], "has_more": False}
+    for bad in ("since=abc", "since=1.5", "limit=x", "limit=1e3"):
+        error_shape(client.get(url(team, f"events/?{bad}")), 400)
+
+
+def test_events_limit_clamped_to_1000(team, api):
+    # Test set-up only: a long log written directly, rather than 1000 service calls.
+    workspace = team.workspace()
+    start = workspace.last_seq
+    Event.objects.bulk_create([Event(workspace=workspace, seq=start + i, type="task.deleted", data={"id": str(i)},
+                                     ts=timezone.now()) for i in range(1, 1011)])
+    Workspace.objects.filter(pk=team.ws).update(last_seq=start + 1010)
+    body = api(team.owner).get(url(team, "events/?limit=5000")).json()
+    assert len(body["results"]) == 1000 and body["has_more"] is True
+    assert body["results"][0]["seq"] == 1 and body["results"][-1]["seq"] == 1000
+
+
+def test_events_resync_and_pruning(team, api, settings):
+    from tasks import services as task_services
+
+    settings.EVENT_LOG_KEEP = 5
+    for i in range(6):
+        task_services.task_create(actor=team.owner, workspace_id=team.ws, title=f"t{i}")
+    # last_seq 12, keep 5: seqs 8..12 remain.
+    assert list(Event.objects.filter(workspace_id=team.ws).values_list("seq", flat=True)) == [8, 9, 10, 11, 12]
+    client = api(team.member)
+    assert [e["seq"] for e in client.get(url(team, "events/?since=7")).json()["results"]] == [8, 9, 10, 11, 12]
+    error_shape(client.get(url(team, "events/?since=6")), 410, "resync_required")
+    error_shape(client.get(url(team, "events/")), 410, "resync_required")
+    task_services.task_create(actor=team.owner, workspace_id=team.ws, title="more")
+    assert event_count(team.ws) == 5

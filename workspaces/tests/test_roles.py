@@ -1,0 +1,189 @@
+"""The contract's Roles table over REST: every role against every action.
+
+Each action names the answer per acting role; `outsider` (not a member)
+always gets 404, the same as a workspace that does not exist. A refused call
+changes nothing (the event log and the counted rows stay as they were).
+"""
+import uuid
+
+import pytest
+
+from workspaces.models import Invite, Membership, Workspace
+from workspaces.tests.fixtures import *  # noqa: F403
+from workspaces.tests.fixtures import error_shape, event_count
+
+ROLES = ("viewer", "member", "admin", "owner", "outsider")
+
+
+def _prepare(t) -> dict:
+    """A task and an invite of each grantable role, made by the owner before the call."""
+    from tasks import services as task_services
+    from workspaces import services
+
+    ctx = {"task": task_services.task_create(actor=t.owner, workspace_id=t.ws, title="T").data["id"]}
+    for role in ("viewer", "member", "admin"):
+        ctx[role] = str(services.invite_create(actor=t.owner, workspace_id=t.ws, role=role)[0].id)
+    return ctx
+
+
+def base(t):
+    return f"/api/workspaces/{t.ws}/"
+
+
+ACTIONS = {
+    # name: (call, {acting role: status}); roles not named get `default`.
+    "read_workspace": (lambda c, t, x: c.get(base(t)), {}, 200),
+    "read_members": (lambda c, t, x: c.get(base(t) + "members/"), {}, 200),
+    "read_tasks": (lambda c, t, x: c.get(base(t) + "tasks/"), {}, 200),
+    "read_task": (lambda c, t, x: c.get(base(t) + f"tasks/{x['task']}/"), {}, 200),
+    "read_events": (lambda c, t, x: c.get(base(t) + "events/"), {}, 200),
+    "create_task": (lambda c, t, x: c.post(base(t) + "tasks/", {"title": "x"}, format="json"),
+                    {"viewer": 403}, 201),
+    "update_task": (lambda c, t, x: c.patch(base(t) + f"tasks/{x['task']}/", {"version": 1, "title": "y"},
+                                         format="json"), {"viewer": 403}, 200),
+    "assign_task": (lambda c, t, x: c.patch(base(t) + f"tasks/{x['task']}/",
+                                         {"version": 1, "assigned_to": t.member2.pk}, format="json"),
+                    {"viewer": 403}, 200),
+    "delete_task": (lambda c, t, x: c.delete(base(t) + f"tasks/{x['task']}/"), {"viewer": 403}, 204),
+    "update_workspace": (lambda c, t, x: c.patch(base(t), {"name": "New"}, format="json"),
+                         {"viewer": 403, "member": 403}, 200),
+    "invite_viewer": (lambda c, t, x: c.post(base(t) + "invites/", {"role": "viewer"}, format="json"),
+                      {"viewer": 403, "member": 403}, 201),
+    "invite_member": (lambda c, t, x: c.post(base(t) + "invites/", {"role": "member"}, format="json"),
+                      {"viewer": 403, "member": 403}, 201),
+    "invite_admin": (lambda c, t, x: c.post(base(t) + "invites/", {"role": "admin"}, format="json"),
+                     {"viewer": 403, "member": 403, "admin": 403}, 201),
+    "invite_owner": (lambda c, t, x: c.post(base(t) + "invites/", {"role": "owner"}, format="json"), {}, 400),
+    "list_invites": (lambda c, t, x: c.get(base(t) + "invites/"), {"viewer": 403, "member": 403}, 200),
+    "revoke_member_invite": (lambda c, t, x: c.delete(base(t) + f"invites/{x['member']}/"),
+                             {"viewer": 403, "member": 403}, 204),
+    "revoke_viewer_invite": (lambda c, t, x: c.delete(base(t) + f"invites/{x['viewer']}/"),
+                             {"viewer": 403, "member": 403}, 204),
+    "revoke_admin_invite": (lambda c, t, x: c.delete(base(t) + f"invites/{x['admin']}/"),
+                            {"viewer": 403, "member": 403, "admin": 403}, 204),
+    "add_member": (lambda c, t, x: c.post(base(t) + "members/", {"username": "outsider"}, format="json"),
+                   {"viewer": 403, "member": 403}, 201),
+    "add_viewer": (lambda c, t, x: c.post(base(t) + "members/", {"username": "outsider", "role": "viewer"},
+                                       format="json"), {"viewer": 403, "member": 403}, 201),
+    "add_admin": (lambda c, t, x: c.post(base(t) + "members/", {"username": "outsider", "role": "admin"},
+                                      format="json"), {"viewer": 403, "member": 403, "admin": 403}, 201),
+    "add_owner": (lambda c, t, x: c.post(base(t) + "members/", {"username": "outsider", "role": "owner"},
+                                      format="json"), {}, 400),
+    "viewer_to_member": (lambda c, t, x: c.patch(base(t) + f"members/{t.viewer2.pk}/", {"role": "member"},
+                                              format="json"), {"viewer": 403, "member": 403}, 200),
+    "member_to_viewer": (lambda c, t, x: c.patch(base(t) + f"members/{t.member2.pk}/", {"role": "viewer"},
+                                              format="json"), {"viewer": 403, "member": 403}, 200),
+    "member_to_admin": (lambda c, t, x: c.patch(base(t) + f"members/{t.member2.pk}/", {"role": "admin"},
+                                             format="json"), {"viewer": 403, "member": 403, "admin": 403}, 200),
+    "admin_to_member": (lambda c, t, x: c.patch(base(t) + f"members/{t.admin2.pk}/", {"role": "member"},
+                                             format="json"), {"viewer": 403, "member": 403, "admin": 403}, 200),
+    "role_owner": (lambda c, t, x: c.patch(base(t) + f"members/{t.member2.pk}/", {"role": "owner"},
+                                        format="json"), {}, 400),
+    "change_owner_role": (lambda c, t, x: c.patch(base(t) + f"members/{t.owner.pk}/", {"role": "admin"},
+                                               format="json"), {}, 403),
+    "remove_viewer": (lambda c, t, x: c.delete(base(t) + f"members/{t.viewer2.pk}/"),
+                      {"viewer": 403, "member": 403}, 204),
+    "remove_member": (lambda c, t, x: c.delete(base(t) + f"members/{t.member2.pk}/"),
+                      {"viewer": 403, "member": 403}, 204),
+    "remove_admin": (lambda c, t, x: c.delete(base(t) + f"members/{t.admin2.pk}/"),
+                     {"viewer": 403, "member": 403, "admin": 403}, 204),
+    # The owner removing the owner is leaving: 409 (see "leave").
+    "remove_owner": (lambda c, t, x: c.delete(base(t) + f"members/{t.owner.pk}/"), {"owner": 409}, 403),
+    "leave": (lambda c, t, x: c.delete(base(t) + f"members/{c.actor.pk}/"), {"owner": 409}, 204),
+    "delete_workspace": (lambda c, t, x: c.delete(base(t)), {"owner": 204}, 403),
+    "transfer": (lambda c, t, x: c.post(base(t) + "transfer/", {"user_id": t.member2.pk}, format="json"),
+                 {"owner": 200}, 403),
+}
+
+CASES = [(action, role) for action in ACTIONS for role in ROLES]
+
+
+def _expected(action: str, role: str) -> int:
+    _, special, default = ACTIONS[action]
+    if role == "outsider":
+        return 404
+    return special.get(role, default)
+
+
+def _snapshot(t) -> tuple:
+    from tasks.models import Task
+
+    return (
+        event_count(t.ws),
+        list(Workspace.objects.filter(pk=t.ws).values_list("name", "owner_id", "last_seq")),
+        list(Membership.objects.filter(workspace_id=t.ws).order_by("user_id").values_list("user_id", "role")),
+        list(Invite.objects.filter(workspace_id=t.ws).order_by("id").values_list("id", "revoked")),
+        list(Task.objects.filter(workspace_id=t.ws).order_by("id").values_list("id", "version", "assigned_to")),
+    )
+
+
+@pytest.mark.parametrize("action,role", CASES, ids=[f"{a}-{r}" for a, r in CASES])
+def test_role_matrix(team, api, action, role):
+    call, _, _ = ACTIONS[action]
+    client = api(getattr(team, role))
+    client.actor = getattr(team, role)
+    expected = _expected(action, role)
+    ctx = _prepare(team)
+    before = _snapshot(team)
+    response = call(client, team, ctx)
+    if expected >= 400:
+        code = {404: "not_found", 403: "forbidden", 409: "owner_must_transfer"}.get(expected)
+        error_shape(response, expected, code)
+        assert _snapshot(team) == before, "a refused call changed something"
+    else:
+        assert response.status_code == expected, (response.status_code, response.content[:300])
+        if expected == 204:
+            assert not response.content
+        changed = _snapshot(team) != before
+        assert changed == (response.request["REQUEST_METHOD"] != "GET"), "a read wrote, or a write did not"
+
+
+def test_missing_workspace_is_404_like_a_foreign_one(team, api):
+    client = api(team.owner)
+    for path in ("", "members/", "tasks/", "events/", "invites/"):
+        missing = client.get(f"/api/workspaces/{uuid.uuid4()}/{path}")
+        foreign = api(team.outsider).get(f"/api/workspaces/{team.ws}/{path}")
+        assert missing.status_code == foreign.status_code == 404
+        assert missing.json() == foreign.json()
+
+
+def test_outsider_gets_404_before_validation(team, api):
+    client = api(team.outsider)
+    response = client.post(f"/api/workspaces/{team.ws}/tasks/", {"title": ""}, format="json")
+    error_shape(response, 404, "not_found")
+    response = client.patch(f"/api/workspaces/{team.ws}/", {"name": 5}, format="json")
+    error_shape(response, 404, "not_found")
+
+
+def test_transfer_makes_old_owner_admin(team, api):
+    response = api(team.owner).post(f"/api/workspaces/{team.ws}/transfer/", {"user_id": team.member2.pk},
+                                    format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["owner"] == {"id": team.member2.pk, "username": "member2"}
+    assert body["role"] == "admin"
+    roles = dict(Membership.objects.filter(workspace_id=team.ws).values_list("user__username", "role"))
+    assert roles["owner"] == "admin" and roles["member2"] == "owner"
+    assert Workspace.objects.get(pk=team.ws).owner_id == team.member2.pk
+    # The old owner can now leave; the new one cannot.
+    assert api(team.owner).delete(f"/api/workspaces/{team.ws}/members/{team.owner.pk}/").status_code == 204
+    error_shape(api(team.member2).delete(f"/api/workspaces/{team.ws}/members/{team.member2.pk}/"), 409,
+                "owner_must_transfer")
+
+
+def test_transfer_to_non_member_or_self_is_400(team, api):
+    client = api(team.owner)
+    for user_id in (team.outsider.pk, team.owner.pk, 999999):
+        error_shape(client.post(f"/api/workspaces/{team.ws}/transfer/", {"user_id": user_id}, format="json"), 400)
+    assert Workspace.objects.get(pk=team.ws).owner_id == team.owner.pk
+
+
+def test_owner_role_refused_whoever_asks(team, api):
+    for who in ("owner", "admin", "member", "viewer"):
+        client = api(getattr(team, who))
+        error_shape(client.post(f"/api/workspaces/{team.ws}/invites/", {"role": "owner"}, format="json"), 400)
+        error_shape(client.patch(f"/api/workspaces/{team.ws}/members/{team.member2.pk}/", {"role": "owner"},
+                                 format="json"), 400)
+        error_shape(client.post(f"/api/workspaces/{team.ws}/members/", {"username": "outsider", "role": "owner"},
+                                format="json"), 400)
+    assert Membership.objects.filter(workspace_id=team.ws, role="owner").count() == 1
