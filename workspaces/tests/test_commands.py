@@ -92,3 +92,27 @@ def test_seed_refuses_without_debug(settings):
     assert not User.objects.exists()
     seed("--force", "--password", "another-pass-42")
     assert User.objects.get(username="bob").check_password("another-pass-42")
+
+
+def test_prune_operations_deletes_only_expired_keys(make_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tasks import services as task_services
+    from workspaces.models import OperationRecord
+
+    owner = make_user("owner")
+    ws = services.workspace_create(actor=owner, name="W").data["id"]
+    task_services.task_create(actor=owner, workspace_id=ws, title="old", op_id="old-key")
+    task_services.task_create(actor=owner, workspace_id=ws, title="new", op_id="new-key")
+    OperationRecord.objects.filter(key="old-key").update(created_at=timezone.now() - timedelta(hours=25))
+    out = StringIO()
+    call_command("prune_operations", stdout=out)
+    assert "Deleted 1 " in out.getvalue()
+    assert list(OperationRecord.objects.values_list("key", flat=True)) == ["new-key"]
+    with pytest.raises(CommandError):
+        call_command("prune_operations", "--hours", "-1", stdout=StringIO())
+    assert OperationRecord.objects.count() == 1
+    call_command("prune_operations", "--hours", "0", stdout=StringIO())
+    assert not OperationRecord.objects.exists()
