@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-HOST ?= 127.0.0.1
+BIND ?= 127.0.0.1
 WORKERS ?= $(shell nproc)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/collab
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
@@ -29,8 +29,8 @@ install: $(VENV)/.installed
 run: install .env
 	$(PY) manage.py migrate --noinput
 	LOG_LEVEL=WARNING $(PY) manage.py seed_demo --if-debug
-	@echo "Serving on http://$(HOST):$(PORT)/ (log in as alice, password collab-demo-pass; /admin/ as admin). Ctrl-C stops."
-	$(PY) -m daphne -b $(HOST) -p $(PORT) collab_project.asgi:application
+	@echo "Serving on http://$(BIND):$(PORT)/ (log in as alice, password collab-demo-pass; /admin/ as admin). Ctrl-C stops."
+	$(PY) -m daphne -b $(BIND) -p $(PORT) collab_project.asgi:application
 
 # The whole suite, twice: on the embedded default (SQLite, in-memory layer),
 # then on PostgreSQL and Redis when they answer (with REQUIRE_SERVICES=1 a
