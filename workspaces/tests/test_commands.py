@@ -116,3 +116,17 @@ def test_prune_operations_deletes_only_expired_keys(make_user):
     assert OperationRecord.objects.count() == 1
     call_command("prune_operations", "--hours", "0", stdout=StringIO())
     assert not OperationRecord.objects.exists()
+
+
+def test_env_example_documents_every_setting_read_in_settings():
+    """`make run` copies .env.example to .env: it must name every setting there is."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "collab_project" / "settings.py").read_text()
+    names = set(re.findall(r'(?:environ\.get|env_int|env_bool|env_list)\(\s*"([A-Z][A-Z0-9_]*)"', source))
+    assert {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "EVENT_LOG_KEEP"} <= names
+    example = (root / ".env.example").read_text()
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", example, flags=re.MULTILINE))
+    assert sorted(names - documented) == []
