@@ -11,6 +11,8 @@ token hash is never shown: it is not needed to manage an invite and is one
 step from the token.
 """
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count
 
 from workspaces.models import Event, Invite, Membership, OperationRecord, Workspace
@@ -104,3 +106,21 @@ class OperationRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ("-created_at",)
     fields = ("user", "key", "http_status", "seq", "result", "created_at")
     readonly_fields = fields
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class CollabUserAdmin(UserAdmin):
+    """Django's user admin, except that deleting a workspace member is refused:
+    the cascade would drop memberships without their member.removed events.
+    Remove the user from their workspaces (or deactivate them) first."""
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is None:
+            # Bulk delete would not look at each user's memberships.
+            return False
+        return super().has_delete_permission(request, obj) and not Membership.objects.filter(user=obj).exists()

@@ -129,3 +129,17 @@ def test_workspace_and_task_posts_change_nothing(admin_client, board):
     task = Task.objects.get(pk=board["todo"])
     assert (task.title, task.status, task.version) == ("Write docs", "todo", 1)
     assert Workspace.objects.get(pk=board["ws"]).last_seq == Event.objects.filter(workspace_id=board["ws"]).count()
+
+
+def test_users_in_a_workspace_cannot_be_deleted_from_the_admin(admin_client, board, make_user):
+    member = board["member"]
+    loner = make_user("loner")
+    assert admin_client.get(f"/admin/auth/user/{member.pk}/change/").status_code == 200
+    assert admin_client.post(f"/admin/auth/user/{member.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Membership.objects.filter(user=member).count() == 2
+    response = admin_client.post("/admin/auth/user/", {"action": "delete_selected",
+                                                       "_selected_action": [member.pk], "post": "yes"})
+    assert response.status_code in (200, 302)
+    assert type(member).objects.filter(pk=member.pk).exists()
+    assert admin_client.post(f"/admin/auth/user/{loner.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not type(loner).objects.filter(pk=loner.pk).exists()
