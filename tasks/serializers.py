@@ -1,13 +1,13 @@
 """Task input validation, shared by REST and the socket, and the task's output shape."""
 from rest_framework import serializers
 
-from collab_project.api.fields import FiniteFloatField, StrictIntegerField
+from collab_project.api.fields import FiniteFloatField, StrictCharField, StrictIntegerField
 from tasks.models import Status
 
 
 class TaskFieldsSerializer(serializers.Serializer):
-    title = serializers.CharField(min_length=1, max_length=500)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=20000, trim_whitespace=False)
+    title = StrictCharField(min_length=1, max_length=500)
+    description = StrictCharField(required=False, allow_blank=True, max_length=20000, trim_whitespace=False)
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     priority = StrictIntegerField(min_value=0, max_value=3, required=False)
     due_date = serializers.DateField(required=False, allow_null=True)
@@ -20,7 +20,7 @@ class TaskCreateSerializer(TaskFieldsSerializer):
 
 
 class TaskUpdateSerializer(TaskFieldsSerializer):
-    title = serializers.CharField(min_length=1, max_length=500, required=False)
+    title = StrictCharField(min_length=1, max_length=500, required=False)
     version = StrictIntegerField()
 
 

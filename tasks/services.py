@@ -66,9 +66,9 @@ def task_update(*, actor, workspace_id, task_id, version: int, op_id: str | None
                                    min_role=Role.MEMBER, for_write=True)
     fields = {k: v for k, v in fields.items() if k in EDITABLE}
     if version < 1 or version > task.version:
-        clashing = sorted(fields)
-    else:
-        clashing = sorted(n for n in fields if task.field_versions.get(n, 1) > version)
+        # Never merge against a version that never existed, even with no fields.
+        raise Conflict(current=task_dict(task), fields=sorted(fields))
+    clashing = sorted(n for n in fields if task.field_versions.get(n, 1) > version)
     if clashing:
         raise Conflict(current=task_dict(task), fields=clashing)
     if "assigned_to" in fields:
