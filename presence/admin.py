@@ -1,3 +1,1 @@
-from django.contrib import admin
-
-# Register your models here.
+# Presence lives in Redis (or in process), not in the database: nothing to administer here.

@@ -1,20 +1,35 @@
 """Who is online in a workspace, per user, across every worker.
 
-Each open socket is one entry `user_id|connection` with an expiry time,
-refreshed while the socket lives. A user is online while any of their
-entries is live; their status and the task they view are kept per user.
-On Redis (REDIS_URL) entries live in a sorted set per workspace, so a
-killed worker's sockets expire and a surviving worker's sweep announces them
-gone; on the embedded default the same structure lives in this process.
+Each open socket is one entry `user_id|connection` whose score is its expiry
+time, refreshed by the socket's watchdog tick. A user is online while any of
+their entries is live; what they show (user, since, status, viewing) is kept
+once per user. A worker killed with -9 cannot say goodbye: its entries stop
+being refreshed, drop out of `online()` as soon as they expire, and the next
+`sweep()` of any surviving worker removes them and reports the users that
+went offline, so `presence.left` is announced within PRESENCE_TTL.
+
+On Redis (REDIS_URL) each operation is one Lua script, so "count this user's
+live entries, then forget or create their state" cannot interleave with
+another worker doing the same (a reload's close and open racing, two
+workers sweeping at once): every arrival and departure is reported exactly
+once. Scripts read the clock from Redis (TIME), so workers with skewed
+clocks agree on what has expired. The keys themselves expire too, so a
+workspace whose every worker died leaves nothing behind. On the embedded
+default the same structure lives in this process; asyncio runs each
+function here without a suspension point in the middle, which gives the
+same atomicity.
 """
 import json
 import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.utils import timezone
 
 from collab_project.jsonutil import iso, user_ref
 from collab_project.redis_client import get_redis, key_prefix
+
+STATUSES = ("active", "idle")
 
 
 @dataclass
@@ -30,9 +45,10 @@ def reset_local() -> None:
     _local.clear()
 
 
-def _keys(workspace_id: str) -> tuple[str, str]:
-    base = f"{key_prefix()}presence:{workspace_id}"
-    return f"{base}:conns", f"{base}:state"
+def _keys(workspace_id: str) -> list[str]:
+    # The hash tag keeps a workspace's two keys in one slot (Redis Cluster).
+    base = f"{key_prefix()}presence:{{{workspace_id}}}"
+    return [f"{base}:conns", f"{base}:state"]
 
 
 def _uid(member: str | bytes) -> str:
@@ -41,144 +57,256 @@ def _uid(member: str | bytes) -> str:
     return member.split("|", 1)[0]
 
 
-def new_state(user) -> dict:
-    return {"user": user_ref(user), "status": "active", "viewing": None, "since": iso(timezone.now())}
+def _ident(user) -> str:
+    return json.dumps({"user": user_ref(user), "since": iso(timezone.now())})
 
 
-def public(state: dict) -> dict:
+_DEFAULT_SHOWN = json.dumps({"status": "active", "viewing": None})
+
+
+def _state(ident: str | bytes, shown: str | bytes | None) -> dict:
+    state = {"status": "active", "viewing": None, **json.loads(ident)}
+    if shown:
+        state.update(json.loads(shown))
     return {"user": state["user"], "status": state["status"], "viewing": state["viewing"], "since": state["since"]}
 
 
-async def join(workspace_id: str, conn: str, user, ttl: float) -> bool:
-    """Register a socket; True when the user was not online before."""
-    member, now = f"{user.pk}|{conn}", time.time()
+# -- Redis scripts -----------------------------------------------------------
+# KEYS[1] = conns (sorted set member -> expiry), KEYS[2] = state (hash
+# "u:<uid>" -> {user, since}, "s:<uid>" -> {status, viewing}).
+_LUA_COMMON = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local function live_count(uid)
+  local prefix = uid .. '|'
+  local n = 0
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+    if string.sub(m, 1, #prefix) == prefix then n = n + 1 end
+  end
+  return n
+end
+local function keep(ms)
+  redis.call('PEXPIRE', KEYS[1], ms)
+  redis.call('PEXPIRE', KEYS[2], ms)
+end
+"""
+
+# ARGV: member, uid, ttl seconds, ident json, default shown json, key ttl ms,
+# refresh ("1"). A join reports the user when this is their only live entry;
+# a refresh only when its entry was gone and so was their state (a sweep
+# already announced them gone). Returns {1, u, s} or {0}.
+_JOIN = _LUA_COMMON + """
+local present = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local alive = present and tonumber(present) > now
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+local joined = 0
+if live_count(ARGV[2]) == 1 then
+  if ARGV[7] ~= '1' then
+    joined = 1
+  elseif not alive and redis.call('HEXISTS', KEYS[2], 'u:' .. ARGV[2]) == 0 then
+    joined = 1
+  end
+end
+if joined == 1 then
+  redis.call('HSET', KEYS[2], 'u:' .. ARGV[2], ARGV[4], 's:' .. ARGV[2], ARGV[5])
+end
+keep(ARGV[6])
+if joined == 1 then
+  return {1, ARGV[4], ARGV[5]}
+end
+return {0}
+"""
+
+# ARGV: member, uid. Returns {u, s} when that was the user's last live entry.
+_LEAVE = _LUA_COMMON + """
+redis.call('ZREM', KEYS[1], ARGV[1])
+if live_count(ARGV[2]) > 0 then return {} end
+local u = redis.call('HGET', KEYS[2], 'u:' .. ARGV[2])
+if not u then return {} end
+local s = redis.call('HGET', KEYS[2], 's:' .. ARGV[2]) or ''
+redis.call('HDEL', KEYS[2], 'u:' .. ARGV[2], 's:' .. ARGV[2])
+return {u, s}
+"""
+
+# Returns {u1, s1, u2, s2, ...} of the users whose last entries expired.
+_SWEEP = _LUA_COMMON + """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #expired == 0 then return {} end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local seen, out = {}, {}
+for _, m in ipairs(expired) do
+  local uid = string.match(m, '^([^|]*)')
+  if not seen[uid] then
+    seen[uid] = true
+    if live_count(uid) == 0 then
+      local u = redis.call('HGET', KEYS[2], 'u:' .. uid)
+      if u then
+        table.insert(out, u)
+        table.insert(out, redis.call('HGET', KEYS[2], 's:' .. uid) or '')
+        redis.call('HDEL', KEYS[2], 'u:' .. uid, 's:' .. uid)
+      end
+    end
+  end
+end
+return out
+"""
+
+# ARGV: uid, shown json, ident json (used when the user has no state yet),
+# key ttl ms (for a hash this creates).
+_UPDATE = _LUA_COMMON + """
+local u = redis.call('HGET', KEYS[2], 'u:' .. ARGV[1])
+if not u then
+  u = ARGV[3]
+  redis.call('HSET', KEYS[2], 'u:' .. ARGV[1], u)
+end
+redis.call('HSET', KEYS[2], 's:' .. ARGV[1], ARGV[2])
+if redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+return {u, ARGV[2]}
+"""
+
+# Returns {u1, s1, ...} of the users with a live entry.
+_ONLINE = _LUA_COMMON + """
+local seen, out = {}, {}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  local uid = string.match(m, '^([^|]*)')
+  if not seen[uid] then
+    seen[uid] = true
+    local u = redis.call('HGET', KEYS[2], 'u:' .. uid)
+    if u then
+      table.insert(out, u)
+      table.insert(out, redis.call('HGET', KEYS[2], 's:' .. uid) or '')
+    end
+  end
+end
+return out
+"""
+
+
+async def _run(redis, script: str, workspace_id: str, *args) -> list:
+    # redis-py caches the SHA and falls back to EVAL when the server lost it.
+    scripts = getattr(redis, "_presence_scripts", None)
+    if scripts is None:
+        scripts = redis._presence_scripts = {}
+    if script not in scripts:
+        scripts[script] = redis.register_script(script)
+    return await scripts[script](keys=_keys(workspace_id), args=[str(a) for a in args])
+
+
+def _key_ttl_ms(ttl: float) -> int:
+    return int(max(ttl * 3, 60) * 1000)
+
+
+def _pairs(flat: list) -> list[dict]:
+    return [_state(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+# -- the in-process twin -------------------------------------------------------
+def _local_live(ws: _LocalWorkspace, uid: str, now: float) -> int:
+    return sum(1 for m, exp in ws.conns.items() if exp > now and _uid(m) == uid)
+
+
+def _local_forget(ws: _LocalWorkspace, uid: str) -> dict | None:
+    ident, shown = ws.state.pop(f"u:{uid}", None), ws.state.pop(f"s:{uid}", None)
+    return _state(ident, shown) if ident else None
+
+
+def _local_join(workspace_id: str, member: str, uid: str, ttl: float, ident: str, refresh: bool) -> dict | None:
+    now = time.time()
+    ws = _local.setdefault(workspace_id, _LocalWorkspace())
+    alive = ws.conns.get(member, 0) > now
+    ws.conns[member] = now + ttl
+    if _local_live(ws, uid, now) != 1 or (refresh and (alive or f"u:{uid}" in ws.state)):
+        return None
+    ws.state[f"u:{uid}"], ws.state[f"s:{uid}"] = ident, _DEFAULT_SHOWN
+    return _state(ident, _DEFAULT_SHOWN)
+
+
+# -- the API -----------------------------------------------------------------
+async def join(workspace_id: str, conn: str, user, ttl: float) -> dict | None:
+    """Register a socket for `ttl` seconds; the user's state when they were offline before."""
+    return await _join(workspace_id, conn, user, ttl, refresh=False)
+
+
+async def touch(workspace_id: str, conn: str, user, ttl: float) -> dict | None:
+    """Keep a socket's entry alive for `ttl` more seconds.
+
+    When the entry had already expired (this worker stalled past the TTL and
+    another one swept it away) it is put back, and the state is returned if
+    that brought the user back online, so the caller announces them again.
+    """
+    return await _join(workspace_id, conn, user, ttl, refresh=True)
+
+
+async def _join(workspace_id: str, conn: str, user, ttl: float, *, refresh: bool) -> dict | None:
+    member, uid, ident = f"{user.pk}|{conn}", str(user.pk), _ident(user)
     redis = get_redis()
     if redis is None:
-        ws = _local.setdefault(workspace_id, _LocalWorkspace())
-        online = any(_uid(m) == str(user.pk) and exp > now for m, exp in ws.conns.items())
-        ws.conns[member] = now + ttl
-        if not online:
-            ws.state[str(user.pk)] = json.dumps(new_state(user))
-        return not online
-    conns, state = _keys(workspace_id)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(conns, {member: now + ttl})
-        pipe.zrangebyscore(conns, now, "+inf")
-        _, live = await pipe.execute()
-    newly = sum(1 for m in live if _uid(m) == str(user.pk)) == 1
-    if newly:
-        await redis.hset(state, str(user.pk), json.dumps(new_state(user)))
-    return newly
-
-
-async def touch(workspace_id: str, conn: str, user, ttl: float) -> None:
-    member, expires = f"{user.pk}|{conn}", time.time() + ttl
-    redis = get_redis()
-    if redis is None:
-        ws = _local.get(workspace_id)
-        if ws and member in ws.conns:
-            ws.conns[member] = expires
-        return
-    await redis.zadd(_keys(workspace_id)[0], {member: expires}, xx=True)
-
-
-async def _user_online(workspace_id: str, uid: str, now: float) -> bool:
-    redis = get_redis()
-    if redis is None:
-        ws = _local.get(workspace_id)
-        return bool(ws) and any(_uid(m) == uid and exp > now for m, exp in ws.conns.items())
-    live = await redis.zrangebyscore(_keys(workspace_id)[0], now, "+inf")
-    return any(_uid(m) == uid for m in live)
-
-
-async def _forget_user(workspace_id: str, uid: str) -> dict | None:
-    redis = get_redis()
-    if redis is None:
-        raw = _local.get(workspace_id, _LocalWorkspace()).state.pop(uid, None)
-    else:
-        state = _keys(workspace_id)[1]
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.hget(state, uid)
-            pipe.hdel(state, uid)
-            raw, _ = await pipe.execute()
-    return json.loads(raw) if raw else None
+        return _local_join(workspace_id, member, uid, ttl, ident, refresh)
+    result = await _run(redis, _JOIN, workspace_id, member, uid, ttl, ident, _DEFAULT_SHOWN,
+                        _key_ttl_ms(ttl), "1" if refresh else "0")
+    return _state(result[1], result[2]) if int(result[0]) else None
 
 
 async def leave(workspace_id: str, conn: str, user) -> dict | None:
-    """Unregister a socket; the user's last state when that was their last one."""
-    member = f"{user.pk}|{conn}"
+    """Unregister a socket; the user's last state when that was their last live one."""
+    member, uid = f"{user.pk}|{conn}", str(user.pk)
     redis = get_redis()
     if redis is None:
-        _local.get(workspace_id, _LocalWorkspace()).conns.pop(member, None)
-    else:
-        await redis.zrem(_keys(workspace_id)[0], member)
-    if await _user_online(workspace_id, str(user.pk), time.time()):
-        return None
-    return await _forget_user(workspace_id, str(user.pk))
+        ws = _local.get(workspace_id)
+        if ws is None:
+            return None
+        ws.conns.pop(member, None)
+        if _local_live(ws, uid, time.time()):
+            return None
+        return _local_forget(ws, uid)
+    result = await _run(redis, _LEAVE, workspace_id, member, uid)
+    return _state(result[0], result[1]) if result else None
 
 
 async def sweep(workspace_id: str) -> list[dict]:
-    """Drop expired sockets (a dead worker's); the states of users now offline.
+    """Drop expired entries (a dead worker's sockets); the states of users now offline.
 
-    Several workers may sweep at once: only the one whose removal succeeds
-    reports a user, so each departure is announced once.
+    Several workers may sweep at once: the removal and the report happen in
+    one step, so each departure is reported by exactly one of them.
     """
-    now = time.time()
     redis = get_redis()
-    gone: set[str] = set()
     if redis is None:
         ws = _local.get(workspace_id)
-        if not ws:
+        if ws is None:
             return []
-        for member, exp in list(ws.conns.items()):
-            if exp <= now:
-                del ws.conns[member]
-                gone.add(_uid(member))
-    else:
-        conns = _keys(workspace_id)[0]
-        for member in await redis.zrangebyscore(conns, "-inf", now):
-            if await redis.zrem(conns, member):
-                gone.add(_uid(member))
-    offline = []
-    for uid in gone:
-        if not await _user_online(workspace_id, uid, now):
-            state = await _forget_user(workspace_id, uid)
-            if state:
-                offline.append(state)
-    return offline
+        now = time.time()
+        expired = {_uid(m) for m, exp in ws.conns.items() if exp <= now}
+        ws.conns = {m: exp for m, exp in ws.conns.items() if exp > now}
+        gone = [_local_forget(ws, uid) for uid in sorted(expired) if not _local_live(ws, uid, now)]
+        return [state for state in gone if state]
+    return _pairs(await _run(redis, _SWEEP, workspace_id))
 
 
 async def update(workspace_id: str, user, *, status: str, viewing: str | None) -> dict:
     """Set the user's status and viewed task; returns the new state."""
-    uid = str(user.pk)
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}")
+    uid, shown = str(user.pk), json.dumps({"status": status, "viewing": viewing})
     redis = get_redis()
     if redis is None:
-        raw = _local.setdefault(workspace_id, _LocalWorkspace()).state.get(uid)
-    else:
-        raw = await redis.hget(_keys(workspace_id)[1], uid)
-    state = json.loads(raw) if raw else new_state(user)
-    state.update(status=status, viewing=viewing)
-    encoded = json.dumps(state)
-    if redis is None:
-        _local[workspace_id].state[uid] = encoded
-    else:
-        await redis.hset(_keys(workspace_id)[1], uid, encoded)
-    return state
+        ws = _local.setdefault(workspace_id, _LocalWorkspace())
+        ident = ws.state.setdefault(f"u:{uid}", _ident(user))
+        ws.state[f"s:{uid}"] = shown
+        return _state(ident, shown)
+    result = await _run(redis, _UPDATE, workspace_id, uid, shown, _ident(user), _key_ttl_ms(settings.PRESENCE_TTL))
+    return _state(result[0], result[1])
 
 
 async def online(workspace_id: str) -> list[dict]:
     """The users online now, each once, in the order they came online."""
-    now = time.time()
     redis = get_redis()
     if redis is None:
         ws = _local.get(workspace_id)
-        if not ws:
+        if ws is None:
             return []
+        now = time.time()
         uids = {_uid(m) for m, exp in ws.conns.items() if exp > now}
-        raws = [ws.state.get(uid) for uid in uids]
+        states = [_state(ws.state[f"u:{u}"], ws.state.get(f"s:{u}")) for u in uids if f"u:{u}" in ws.state]
     else:
-        conns, state = _keys(workspace_id)
-        uids = sorted({_uid(m) for m in await redis.zrangebyscore(conns, now, "+inf")})
-        raws = await redis.hmget(state, uids) if uids else []
-    states = [json.loads(raw) for raw in raws if raw]
-    return sorted((public(s) for s in states), key=lambda s: (s["since"], s["user"]["id"]))
+        states = _pairs(await _run(redis, _ONLINE, workspace_id))
+    return sorted(states, key=lambda s: (s["since"], s["user"]["id"]))

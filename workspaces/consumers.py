@@ -122,7 +122,7 @@ class WorkspaceConsumer(JsonSocketConsumer):
             # by the group or is filled from the log, and earlier ones are dropped.
             await self.join_group(events.workspace_group(self.workspace_id))
             await self.join_group(events.user_group(self.user.pk))
-            newly_online = await presence.join(self.workspace_id, self.channel_name, self.user, self._presence_ttl())
+            joined = await presence.join(self.workspace_id, self.channel_name, self.user, self._presence_ttl())
             current = await _current_seq(self.workspace_id)
             if current is None:
                 await self.close_with(CLOSE_NOT_FOUND)
@@ -136,15 +136,16 @@ class WorkspaceConsumer(JsonSocketConsumer):
                 self.delivered = current
             else:
                 await self._replay(self.since, current)
-        if newly_online:
-            state = (await presence.online(self.workspace_id))
-            mine = next((s for s in state if s["user"]["id"] == self.user.pk), None)
-            await self._broadcast_presence("presence.joined", mine or {"user": self.user_ref, "status": "active",
-                                                                       "viewing": None})
+        if joined:
+            # Only a user's first socket is announced; further tabs are the same presence.
+            await self._broadcast_presence("presence.joined", joined)
 
     def _presence_ttl(self) -> float:
+        """Entry lifetime: refreshed every watchdog tick, and short enough that
+        expiry plus the next sweep (one tick) stays within PRESENCE_TTL."""
         tick = max(0.5, min(10.0, settings.WS_IDLE_TIMEOUT / 4))
-        return max(1.0, self.presence_ttl - min(tick, self.presence_ttl / 4))
+        # Never shorter than 1.5 ticks, or a live socket would flap offline between refreshes.
+        return max(self.presence_ttl - tick, tick * 1.5)
 
     async def _replay(self, since: int, current: int) -> None:
         """Send the events after `since` from the log (resync_required if pruned)."""
@@ -233,7 +234,13 @@ class WorkspaceConsumer(JsonSocketConsumer):
 
     async def _send_event(self, message: dict):
         self.delivered = message["seq"]
-        await self.send(text_data=message["text"])
+        text = message.get("text")
+        if text is None:
+            # BROADCAST_ENCODE_ONCE off: the Channels-tutorial baseline, one json.dumps per socket.
+            import json
+
+            text = json.dumps(message["payload"])
+        await self.send(text_data=text)
         kind = message.get("event")
         if kind == events.WORKSPACE_DELETED:
             await self.close_with(CLOSE_NOT_FOUND)
@@ -260,9 +267,16 @@ class WorkspaceConsumer(JsonSocketConsumer):
             await self.send(text_data=message["text"])
 
     async def on_tick(self):
-        await presence.touch(self.workspace_id, self.channel_name, self.user, self._presence_ttl())
-        for state in await presence.sweep(self.workspace_id):
-            await self._broadcast_presence("presence.left", {**state, "status": "offline", "viewing": None})
+        try:
+            back = await presence.touch(self.workspace_id, self.channel_name, self.user, self._presence_ttl())
+            if back:
+                # This worker stalled past the TTL and a sweep announced us gone.
+                await self._broadcast_presence("presence.joined", back)
+            for state in await presence.sweep(self.workspace_id):
+                await self._broadcast_presence("presence.left", {**state, "status": "offline", "viewing": None})
+        except Exception:
+            # A Redis hiccup must not end the watchdog (and with it the idle close).
+            logger.exception("presence tick failed", extra={"user_id": self.user.pk})
 
     # -- client messages ----------------------------------------------------------
     async def on_message(self, kind, op_id, payload):
@@ -285,7 +299,7 @@ class WorkspaceConsumer(JsonSocketConsumer):
     async def _presence_update(self, op_id, payload):
         status = payload.get("status")
         viewing = payload.get("viewing")
-        if status not in ("active", "idle"):
+        if status not in presence.STATUSES:
             raise invalid_field("status", "Must be active or idle.")
         if viewing is not None:
             if not isinstance(viewing, str) or not await _task_in_workspace(self.workspace_id, viewing):
