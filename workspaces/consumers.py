@@ -251,11 +251,12 @@ class WorkspaceConsumer(JsonSocketConsumer):
                 self.role = message["role"]
 
     # -- presence and notifications ---------------------------------------------
-    async def _broadcast_presence(self, kind: str, state: dict):
+    async def _broadcast_presence(self, kind: str, state: dict, *, about_self: bool = True):
+        """Tell the workspace's sockets; the sending socket skips news about its own user."""
         payload = {"type": kind, "data": {"user": state["user"], "status": state["status"],
                                           "viewing": state["viewing"]}}
         await self.channel_layer.group_send(events.workspace_group(self.workspace_id), {
-            "type": "ws.presence", "text": dumps(payload), "origin": self.channel_name,
+            "type": "ws.presence", "text": dumps(payload), "origin": self.channel_name if about_self else None,
         })
 
     async def ws_presence(self, message):
@@ -273,7 +274,9 @@ class WorkspaceConsumer(JsonSocketConsumer):
                 # This worker stalled past the TTL and a sweep announced us gone.
                 await self._broadcast_presence("presence.joined", back)
             for state in await presence.sweep(self.workspace_id):
-                await self._broadcast_presence("presence.left", {**state, "status": "offline", "viewing": None})
+                # About another (dead) worker's user: every socket here hears it, this one too.
+                await self._broadcast_presence("presence.left", {**state, "status": "offline", "viewing": None},
+                                               about_self=False)
         except Exception:
             # A Redis hiccup must not end the watchdog (and with it the idle close).
             logger.exception("presence tick failed", extra={"user_id": self.user.pk})
