@@ -1,11 +1,36 @@
 """Per-user limits shared by every worker: Redis when REDIS_URL is set,
-in-process dictionaries on the embedded default (one process)."""
+in-process dictionaries on the embedded default (one process).
+
+The limits protect the service; they are not worth refusing sockets over. When
+Redis fails a call (down, restarting, a stale pooled connection), the check
+passes and a warning is logged: fail open.
+"""
+import logging
 import time
+from functools import wraps
+
+from redis.exceptions import RedisError
 
 from collab_project.redis_client import get_redis, key_prefix
 
+logger = logging.getLogger("collab.ratelimit")
+
 _windows: dict[str, tuple[int, int]] = {}
 _sockets: dict[str, dict[str, float]] = {}
+
+
+def _fail_open(default):
+    def wrap(func):
+        @wraps(func)
+        async def checked(*args, **kwargs):
+            try:
+                return await func(*args, **kwargs)
+            except (RedisError, OSError):
+                logger.warning("limit check failed, letting it pass", exc_info=True,
+                               extra={"check": func.__qualname__})
+                return default
+        return checked
+    return wrap
 
 
 def reset_local() -> None:
@@ -14,6 +39,7 @@ def reset_local() -> None:
     _sockets.clear()
 
 
+@_fail_open(True)
 async def hit(key: str, limit: int, window: int = 60) -> bool:
     """Count one hit in the current fixed window; False once over `limit`."""
     bucket = int(time.time() // window)
@@ -36,6 +62,7 @@ class SocketRegistry:
     def __init__(self, ttl: int):
         self.ttl = ttl
 
+    @_fail_open(True)
     async def add(self, key: str, conn: str, limit: int) -> bool:
         """Register `conn` under `key` if fewer than `limit` live ones are there."""
         now = time.time()
@@ -60,6 +87,7 @@ class SocketRegistry:
         _sockets[key] = entries
         return True
 
+    @_fail_open(None)
     async def refresh(self, key: str, conn: str) -> None:
         redis = get_redis()
         if redis is not None:
@@ -67,6 +95,7 @@ class SocketRegistry:
         elif conn in _sockets.get(key, {}):
             _sockets[key][conn] = time.time() + self.ttl
 
+    @_fail_open(None)
     async def remove(self, key: str, conn: str) -> None:
         redis = get_redis()
         if redis is not None:

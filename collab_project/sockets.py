@@ -207,17 +207,17 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
         op_id = None
         try:
             text = message.get("text")
-            if text is None:
-                raise SocketError("invalid", "Binary frames are not supported; send JSON text.")
-            if len(text) > settings.WS_MAX_MESSAGE_BYTES or len(text.encode()) > settings.WS_MAX_MESSAGE_BYTES:
-                raise SocketError("too_large", f"Messages are limited to {settings.WS_MAX_MESSAGE_BYTES} bytes.")
+            limit = settings.WS_MAX_MESSAGE_BYTES
+            too_large = text is not None and (len(text) > limit or len(text.encode()) > limit)
+            # Every frame counts against the rate, oversized and binary ones too.
             if not await ratelimit.hit(f"{self.limit_scope}:msg:{self.user.pk}", settings.WS_MESSAGES_PER_MINUTE):
                 metrics.rate_limited("messages")
-                try:
-                    op_id = loads(text).get("op_id")
-                except Exception:
-                    op_id = None
+                op_id = _op_id_of(text) if text is not None and not too_large else None
                 raise SocketError("rate_limited", "Too many messages; slow down.")
+            if text is None:
+                raise SocketError("invalid", "Binary frames are not supported; send JSON text.")
+            if too_large:
+                raise SocketError("too_large", f"Messages are limited to {limit} bytes.")
             try:
                 body = loads(text)
             except Exception:
@@ -246,6 +246,14 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
 
     async def on_message(self, kind: str, op_id: str | None, payload: dict) -> None:
         raise SocketError("invalid", f"Unknown message type {kind!r}.")
+
+
+def _op_id_of(text: str):
+    try:
+        body = loads(text)
+    except Exception:
+        return None
+    return body.get("op_id") if isinstance(body, dict) else None
 
 
 def db(func):

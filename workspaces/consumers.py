@@ -95,7 +95,7 @@ class WorkspaceConsumer(JsonSocketConsumer):
         self.since = None
         raw = params.get("since")
         if raw is not None:
-            if not raw.isdigit() or len(raw) > 18:
+            if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
                 return CLOSE_BAD_QUERY
             self.since = int(raw)
         return None
@@ -114,6 +114,7 @@ class WorkspaceConsumer(JsonSocketConsumer):
         self.delivered = 0
         self.pending: dict[int, dict] = {}
         self.gap_timer: asyncio.Task | None = None
+        self.catch_up: asyncio.Task | None = None
         self.lock = asyncio.Lock()
         self.presence_ttl = settings.PRESENCE_TTL
         self.user_ref = user_ref(self.user)
@@ -136,6 +137,10 @@ class WorkspaceConsumer(JsonSocketConsumer):
                 self.delivered = current
             else:
                 await self._replay(self.since, current)
+        # A layer may confirm a subscription only after group_add returns
+        # (Redis pub/sub does): an event published in that window reaches
+        # neither the log read above nor the group. Look at the log once more.
+        self.catch_up = asyncio.ensure_future(self._catch_up_later())
         if joined:
             # Only a user's first socket is announced; further tabs are the same presence.
             await self._broadcast_presence("presence.joined", joined)
@@ -155,21 +160,25 @@ class WorkspaceConsumer(JsonSocketConsumer):
             return
         self.delivered = since
         try:
-            while True:
-                rows, has_more = await _events_after(self.workspace_id, current, self.delivered, REPLAY_PAGE)
+            while self.delivered < current:
+                rows, _ = await _events_after(self.workspace_id, current, self.delivered,
+                                              min(REPLAY_PAGE, current - self.delivered))
+                if not rows:
+                    return  # the workspace is being deleted: its event closes the socket
+                if rows[0]["seq"] != self.delivered + 1:
+                    raise Gone()  # pruned while we paged through it
                 for row in rows:
                     await self._deliver_logged(row)
                     if self.closing:
                         return
-                if not has_more:
-                    break
         except Gone:
             await self.send_json({"type": "resync_required"})
             self.delivered = max(self.delivered, current)
 
     async def teardown(self):
-        if self.gap_timer:
-            self.gap_timer.cancel()
+        for timer in (self.gap_timer, self.catch_up):
+            if timer:
+                timer.cancel()
         left = await presence.leave(self.workspace_id, self.channel_name, self.user)
         if left:
             await self._broadcast_presence("presence.left", {**left, "status": "offline", "viewing": None})
@@ -194,6 +203,19 @@ class WorkspaceConsumer(JsonSocketConsumer):
             await self._send_event(self.pending.pop(self.delivered + 1))
         for seq in [s for s in self.pending if s <= self.delivered]:
             del self.pending[seq]
+
+    async def _catch_up_later(self):
+        await asyncio.sleep(max(settings.WS_REORDER_HOLD_MS / 1000, 0.5))
+        await self._fill_tail()
+
+    async def _fill_tail(self):
+        """Deliver from the log whatever was committed but never came through the layer."""
+        async with self.lock:
+            if self.closing or self.gap_timer_running():
+                return  # a held gap is filled by its own timer
+            current = await _current_seq(self.workspace_id)
+            if current is not None and current > self.delivered:
+                await self._fill_from_log(up_to=current)
 
     async def _fill_gap_later(self):
         await asyncio.sleep(settings.WS_REORDER_HOLD_MS / 1000)
@@ -289,11 +311,8 @@ class WorkspaceConsumer(JsonSocketConsumer):
         await handler(self, op_id, payload)
 
     async def _heartbeat(self, op_id, payload):
-        async with self.lock:
-            current = await _current_seq(self.workspace_id)
-            if current is not None and current > self.delivered and not self.gap_timer_running():
-                # The newest event(s) never came through the layer: fetch them.
-                await self._fill_from_log(up_to=current)
+        # A dropped newest event has no later one to reveal the gap: the heartbeat does.
+        await self._fill_tail()
         await self.send_json({"type": "heartbeat.ack", "seq": self.delivered})
 
     def gap_timer_running(self) -> bool:

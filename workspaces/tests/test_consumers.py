@@ -157,6 +157,17 @@ async def test_resync_required_when_pruned_or_from_the_future(world, connect, si
         assert (await sock.recv())["seq"] == 6
 
 
+async def test_replay_pages_through_a_long_log(world, connect, monkeypatch):
+    from workspaces import consumers
+
+    monkeypatch.setattr(consumers, "REPLAY_PAGE", 2)
+    w = await world()
+    await create_tasks(w, 5)
+    sock, _ = await open_ws(connect, w, query="since=0")
+    assert [m["seq"] for m in await sock.recv_n(7)] == list(range(1, 8))
+    assert await sock.quiet()
+
+
 async def test_since_at_the_edge_of_the_kept_log_replays(world, connect):
     w = await world()
     with override_settings(EVENT_LOG_KEEP=2):
@@ -321,7 +332,7 @@ async def test_refused_for_non_members_and_missing_workspaces(world, connect):
         assert (await sock.close_code()) == (4404, [])
 
 
-@pytest.mark.parametrize("since", ["abc", "-1", "1.5", "", "9" * 30])
+@pytest.mark.parametrize("since", ["abc", "-1", "1.5", "", "9" * 30, "%C2%B2", "%EF%BC%91"])
 async def test_unusable_since_closes_4400(world, connect, since):
     w = await world()
     sock, ok, _ = await connect(url(w, f"since={since}"), w["owner"])
@@ -516,6 +527,37 @@ async def test_dropped_tail_event_is_filled_by_heartbeat(world, connect, muted):
     await sock.send("heartbeat")
     event, ack = await sock.recv_n(2)
     assert event["seq"] == 3 and ack == {"type": "heartbeat.ack", "seq": 3}
+
+
+async def test_event_dropped_right_after_connect_is_caught_up_unasked(world, connect, muted):
+    """The subscription may not be live yet when an event is published just
+    after the hello: the socket looks at the log once more by itself."""
+    w = await world()
+    sock, _ = await open_ws(connect, w)
+    with muted():
+        await create_tasks(w, 1)
+    assert (await sock.recv(timeout=3))["seq"] == 3
+
+
+async def test_limits_fail_open_when_redis_fails(world, connect, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from collab_project import ratelimit
+
+    class Broken:
+        def pipeline(self, **kwargs):
+            raise RedisConnectionError("gone")
+
+        async def zadd(self, *a, **k):
+            raise RedisConnectionError("gone")
+
+        zrem = zadd
+
+    monkeypatch.setattr(ratelimit, "get_redis", lambda: Broken())
+    w = await world()
+    sock, _ = await open_ws(connect, w)
+    await sock.send("heartbeat")
+    assert (await sock.recv())["type"] == "heartbeat.ack"
 
 
 async def test_notification_reaches_the_workspace_socket(world, connect):
