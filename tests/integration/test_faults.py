@@ -18,9 +18,12 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.stack import PG_ADMIN, PG_BASE, free_port, migrated_template
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.integration]
 
@@ -29,13 +32,12 @@ PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python
 REDIS_SERVER = shutil.which("redis-server")
 
 
-# -- helpers (test_serve.py has the same few; each file stands alone) -------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# Workers take their settings from the stack's environment, not from this test run's.
+DROPPED = ("DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX", "CACHE_PREFIX", "PROMETHEUS_MULTIPROC_DIR",
+           "DJANGO_SETTINGS_MODULE", "CHANNEL_LAYER_BACKEND", "SQLITE_PATH")
 
 
+# -- helpers (test_serve.py has the same few) ------------------------------------------
 def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
     deadline = time.monotonic() + timeout
     while True:
@@ -100,8 +102,8 @@ class TcpProxy:
     which is what workers see when the database host goes away.
     """
 
-    def __init__(self, target_port: int):
-        self.target_port = target_port
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
+        self.target_port, self.target_host = target_port, target_host
         self.port = free_port()
         self.is_cut = False
         self.pairs: set = set()
@@ -118,7 +120,7 @@ class TcpProxy:
             writer.transport.abort()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             writer.transport.abort()
             return
@@ -160,14 +162,6 @@ class TcpProxy:
         self.thread.join(5)
 
 
-def database_names() -> tuple[str, int, str]:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return auth, int(db["PORT"] or 5432), db["HOST"] or "127.0.0.1"
-
-
 @pytest.fixture(scope="module")
 def stack():
     """Two workers on a fresh database reached through the proxy, and their own Redis."""
@@ -175,22 +169,21 @@ def stack():
 
     if REDIS_SERVER is None:
         pytest.skip("needs redis-server on PATH")
-    auth, pg_port, pg_host = database_names()
-    admin_url = f"postgresql://{auth}@{pg_host}:{pg_port}/postgres"
-    name = f"collab_it_{uuid.uuid4().hex}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    pg = urlparse(PG_BASE)
+    credentials = pg.netloc.rsplit("@", 1)[0] + "@" if "@" in pg.netloc else ""
+    name = f"collab_it_faults_{uuid.uuid4().hex}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template()}"')
     redis = proxy = process = log = None
     try:
-        base_env = dict(os.environ, SECRET_KEY="it-only-secret", DEBUG="0")
-        base_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True, timeout=180,
-                       env=dict(base_env, DATABASE_URL=f"postgresql://{auth}@{pg_host}:{pg_port}/{name}"))
+        base_env = {k: v for k, v in os.environ.items()
+                    if k not in DROPPED and not k.startswith(("COV_CORE", "COVERAGE", "PYTEST"))}
+        base_env.update(SECRET_KEY="it-only-secret", DEBUG="0")
         redis = RedisServer()
-        proxy = TcpProxy(pg_port)
+        proxy = TcpProxy(pg.port or 5432, pg.hostname or "127.0.0.1")
         port = free_port()
         env = dict(
-            base_env, DATABASE_URL=f"postgresql://{auth}@127.0.0.1:{proxy.port}/{name}", REDIS_URL=redis.url,
+            base_env, DATABASE_URL=f"{pg.scheme}://{credentials}127.0.0.1:{proxy.port}/{name}", REDIS_URL=redis.url,
             REDIS_KEY_PREFIX=f"it{uuid.uuid4().hex[:10]}", WS_CONNECTS_PER_MINUTE="1000",
             API_ANON_RATE="10000/min", API_USER_RATE="10000/min", LOG_LEVEL="WARNING",
             DB_POOL_TIMEOUT="3", DB_CONNECT_TIMEOUT="2", READY_CHECK_TIMEOUT="2",
@@ -216,7 +209,7 @@ def stack():
             proxy.close()
         if redis is not None:
             redis.stop()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

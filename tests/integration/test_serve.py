@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,22 +20,26 @@ import uuid
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.exceptions import ConnectionClosed
+
+from tests.integration.stack import PG_ADMIN, PG_BASE, free_port, migrated_template
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+# Workers take their settings from the stack's environment, not from this test run's.
+DROPPED = ("DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX", "CACHE_PREFIX", "PROMETHEUS_MULTIPROC_DIR",
+           "DJANGO_SETTINGS_MODULE", "CHANNEL_LAYER_BACKEND", "SQLITE_PATH")
 
 
-# -- a stack of our own (the helpers test_faults.py has its own copy of) --------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def base_env() -> dict:
+    return {k: v for k, v in os.environ.items()
+            if k not in DROPPED and not k.startswith(("COV_CORE", "COVERAGE", "PYTEST"))}
 
 
+# -- serve.py on a fresh database (tests/integration/stack.py gives the migrated template) --
 def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
     deadline = time.monotonic() + timeout
     while True:
@@ -66,30 +69,19 @@ def http(base: str, method: str, path: str, body=None, token=None, timeout=10.0)
     return status, (json.loads(raw) if "json" in ctype and raw else raw.decode(errors="replace"))
 
 
-def fresh_database(admin_url: str) -> tuple[str, callable]:
-    """Create and migrate collab_it_<hex>; returns its URL and a dropper."""
+def fresh_database() -> tuple[str, callable]:
+    """A new collab_it_<hex> copied from the migrated template; returns its URL and a dropper."""
     import psycopg
 
-    name = f"collab_it_{uuid.uuid4().hex}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY="it-only-secret", DEBUG="0")
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=180)
+    name = f"collab_it_serve_{uuid.uuid4().hex}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template()}"')
 
     def drop():
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    return url, drop
-
-
-def admin_database_url() -> str:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgresql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/postgres"
+    return f"{PG_BASE}/{name}", drop
 
 
 class Served:
@@ -100,12 +92,11 @@ class Served:
         self.base = f"http://127.0.0.1:{self.port}"
         self.ws_base = f"ws://127.0.0.1:{self.port}"
         self.env = dict(
-            os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="it-only-secret", DEBUG="0",
+            base_env(), DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="it-only-secret", DEBUG="0",
             REDIS_KEY_PREFIX=f"it{uuid.uuid4().hex[:10]}", CACHE_PREFIX=f"itc{uuid.uuid4().hex[:10]}",
             WS_CONNECTS_PER_MINUTE="1000", API_ANON_RATE="10000/min", API_USER_RATE="10000/min",
             LOG_LEVEL="WARNING", **env,
         )
-        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.log = open(os.environ.get("IT_SERVE_LOG", os.devnull), "a")
         self.process = subprocess.Popen(
             [PY, "scripts/serve.py", "--workers", str(workers), "--port", str(self.port), "--host", "127.0.0.1",
@@ -216,12 +207,12 @@ async def socket_on_new_worker(served: Served, ws: str, token: str, taken: set[s
 def served():
     from django.conf import settings
 
-    url, drop = fresh_database(admin_database_url())
+    url, drop = fresh_database()
     static_root = tempfile.mkdtemp(prefix="collab-it-static-")
     stack = None
     try:
         # As `make serve` does: collectstatic before the workers start (WhiteNoise indexes at start).
-        env = dict(os.environ, SECRET_KEY="it-only-secret", DEBUG="0", STATIC_ROOT=static_root)
+        env = dict(base_env(), SECRET_KEY="it-only-secret", DEBUG="0", STATIC_ROOT=static_root)
         subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True,
                        timeout=120)
         stack = Served(url, settings.REDIS_URL, workers=2, STATIC_ROOT=static_root)
