@@ -42,8 +42,9 @@ test: install
 	$(PY) -m coverage combine -q
 	$(PY) -m coverage report --skip-covered --skip-empty --fail-under=$${COVERAGE_MIN:-85}
 
+# DATABASE_URL and REDIS_URL empty rather than unset: settings would take them from .env.
 test-unit: install
-	env -u DATABASE_URL -u REDIS_URL COVERAGE_FILE=.coverage.unit $(PY) -m pytest -q \
+	DATABASE_URL= REDIS_URL= COVERAGE_FILE=.coverage.unit $(PY) -m pytest -q \
 		-m "not postgres and not redis and not browser" --cov --cov-report= $(PYTEST_ARGS)
 
 test-services: install
