@@ -14,6 +14,8 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
 
 from workspaces.models import Event, Invite, Membership, OperationRecord, Workspace
 
@@ -54,7 +56,7 @@ class WorkspaceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("name", "owner", "member_count", "last_seq", "created_at", "updated_at")
     search_fields = ("name", "description", "owner__username")
     list_filter = ("created_at",)
-    fields = ("id", "name", "description", "settings", "owner", "last_seq", "created_at", "updated_at")
+    fields = ("id", "name", "description", "settings", "owner", "last_seq", "created_at", "updated_at", "browse")
     readonly_fields = fields
     inlines = (MembershipInline, InviteInline)
 
@@ -64,6 +66,12 @@ class WorkspaceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="members", ordering="member_count")
     def member_count(self, obj):
         return obj.member_count
+
+    @admin.display(description="browse")
+    def browse(self, obj):
+        tasks = reverse("admin:tasks_task_changelist") + f"?workspace__id__exact={obj.pk}"
+        events = reverse("admin:workspaces_event_changelist") + f"?workspace__id__exact={obj.pk}"
+        return format_html('<a href="{}">tasks</a> · <a href="{}">event log</a>', tasks, events)
 
 
 @admin.register(Membership)

@@ -55,6 +55,9 @@ def test_workspace_page_shows_members_and_invites_but_never_the_token_hash(admin
     assert str(invite.pk) in body
     assert invite.token_hash not in body
     assert "token_hash" not in body
+    tasks_link = f"/admin/tasks/task/?workspace__id__exact={board['ws']}"
+    assert tasks_link in body
+    assert _titles(admin_client.get(tasks_link)) == {"Ship the release", "Write docs"}
     invite_page = admin_client.get(f"/admin/workspaces/invite/{invite.pk}/change/")
     assert invite_page.status_code == 200
     assert invite.token_hash not in invite_page.content.decode()
