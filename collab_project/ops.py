@@ -143,8 +143,15 @@ def _exposition(dependencies: dict[str, str]) -> bytes:
     return body + generate_latest(live)
 
 
+PROXIED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
+
+
 async def metrics_view(request):
-    if not client_allowed(request.META.get("REMOTE_ADDR")):
+    # Prometheus scrapes each host directly; a request that passed a proxy
+    # (whose own address may be loopback) or claims to have is refused, so
+    # neither the load balancer nor a forged X-Forwarded-For opens /metrics.
+    proxied = any(request.META.get(header) for header in PROXIED)
+    if proxied or not client_allowed(request.META.get("REMOTE_ADDR")):
         return JsonResponse({"code": "forbidden", "detail": "Metrics are not served to this address."},
                             status=403)
     from prometheus_client import CONTENT_TYPE_LATEST

@@ -282,3 +282,7 @@ LOGGING["handlers"]["console"]["filters"] = ["context"]
 # that text. False is the Channels-tutorial way (each consumer encodes the
 # event itself), kept only as the benchmark's baseline.
 BROADCAST_ENCODE_ONCE = env_bool("BROADCAST_ENCODE_ONCE", True)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (deploy/nginx.conf):
+# Django then sees HTTPS requests as secure (CSRF origin checks, secure redirects).
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

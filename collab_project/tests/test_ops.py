@@ -101,6 +101,11 @@ def test_metrics_refused_outside_loopback_and_allowed_nets(client):
     assert response.json()["code"] == "forbidden"
 
 
+def test_metrics_refused_through_a_proxy_even_from_loopback(client):
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="198.51.100.7").status_code == 403
+
+
 @override_settings(METRICS_ALLOWED_NETS=["10.0.0.0/8", "not-a-net"])
 def test_metrics_allowed_for_configured_nets(client):
     assert client.get("/metrics", REMOTE_ADDR="10.20.30.40").status_code == 200
