@@ -10,15 +10,18 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from collab_project import broadcast
 from collab_project.errors import NotFound
+from collab_project.jsonutil import user_ref
 from notifications.models import Notification, NotificationType as T
 from notifications.representations import notification_dict
 from workspaces.models import Membership, Role
 
 MENTION = re.compile(r"(?<![\w@])@([\w.@+-]{1,150})")
+MAX_MENTIONS = 50
 
 
 def _deliver(notification: Notification) -> None:
@@ -39,11 +42,27 @@ def notification_create(*, actor, user, workspace, type: str, title: str, messag
 
 
 def _mentioned_members(workspace, *texts: str) -> dict[int, object]:
-    names = {name.rstrip(".") for text in texts for name in MENTION.findall(text or "")}
+    """Members named `@username` in the texts (sentence punctuation after the name is not part of it).
+
+    Usernames are unique case-insensitively (registration checks), so `@Bob` finds bob.
+    """
+    names = {name.rstrip(".").lower() for text in texts for name in MENTION.findall(text or "")}
+    names = sorted(n for n in names if n)[:MAX_MENTIONS]
     if not names:
         return {}
-    members = Membership.objects.filter(workspace=workspace, user__username__in=names).select_related("user")
+    query = Q()
+    for name in names:
+        query |= Q(user__username__iexact=name)
+    members = Membership.objects.filter(query, workspace=workspace).select_related("user")
     return {m.user.pk: m.user for m in members}
+
+
+def _members_among(workspace, users) -> set[int]:
+    """Ids of those users who are members now (a task's creator may have left)."""
+    ids = {u.pk for u in users if u is not None}
+    if not ids:
+        return set()
+    return set(Membership.objects.filter(workspace=workspace, user_id__in=ids).values_list("user_id", flat=True))
 
 
 def notifications_for_task_change(*, actor, task, before: dict | None, changed: list[str]) -> None:
@@ -69,6 +88,8 @@ def notifications_for_task_change(*, actor, task, before: dict | None, changed: 
     if not creating and changed and task.assigned_to_id:
         offer(task.assigned_to, T.TASK_UPDATED)
 
+    # Nobody outside the workspace hears about its tasks.
+    members = _members_among(workspace, [user for _, user in chosen.values()])
     who = actor.username
     texts = {
         T.TASK_ASSIGNED: (f"{who} assigned you “{task.title}”", "A task in {ws} is now yours."),
@@ -77,17 +98,20 @@ def notifications_for_task_change(*, actor, task, before: dict | None, changed: 
         T.TASK_UPDATED: (f"{who} updated “{task.title}”", "Changed: {fields}."),
     }
     for kind, user in chosen.values():
+        if user.pk not in members:
+            continue
         title, message = texts[kind]
         notification_create(
             actor=actor, user=user, workspace=workspace, type=kind, title=title,
             message=message.format(ws=workspace.name, fields=", ".join(changed)),
-            data={"task_id": str(task.id), "workspace_id": str(workspace.id), "changed": changed},
+            data={"task_id": str(task.id), "workspace_id": str(workspace.id), "changed": changed,
+                  "actor": user_ref(actor)},
         )
 
 
 def notifications_for_member_change(*, actor, workspace, user, kind: str, role: str | None = None) -> None:
     """Notify `user` (added, role changed, removed) and, on a join, the owner and admins."""
-    data = {"workspace_id": str(workspace.id), "user_id": user.pk, "role": role}
+    data = {"workspace_id": str(workspace.id), "user_id": user.pk, "role": role, "actor": user_ref(actor)}
     if kind == T.ADDED_TO_WORKSPACE:
         notification_create(actor=actor, user=user, workspace=workspace, type=kind,
                             title=f"{actor.username} added you to {workspace.name}", message=f"Your role: {role}.",
