@@ -5,6 +5,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from collab_project.errors import DomainError, Gone, NotFound
@@ -24,10 +25,19 @@ def _membership_or_404(request, ws):
         raise Http404() from None
 
 
+def _next_url(request) -> str:
+    """Where to go after signing up: a local ?next= (an invite link), else /."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return "/"
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request):
     if request.user.is_authenticated:
-        return redirect("home")
+        return redirect(_next_url(request))
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -36,8 +46,8 @@ def signup(request):
             form.add_error("username", exc.detail)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("home")
-    return render(request, "registration/signup.html", {"form": form})
+            return redirect(_next_url(request))
+    return render(request, "registration/signup.html", {"form": form, "next": _next_url(request)})
 
 
 @login_required

@@ -46,8 +46,11 @@ def server_url():
     tmp = Path(tempfile.mkdtemp(prefix="collab_e2e_"))
     env = _server_env(tmp)
     python = sys.executable
-    for command in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
-        subprocess.run([python, "manage.py", *command], cwd=ROOT, env=env, check=True, timeout=120)
+    # Both at once: each takes seconds and they touch different files.
+    prep = [subprocess.Popen([python, "manage.py", *command], cwd=ROOT, env=env)
+            for command in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"])]
+    for proc in prep:
+        assert proc.wait(timeout=180) == 0, "migrate or collectstatic failed"
     port = _free_port()
     log = open(tmp / "daphne.log", "wb")
     proc = subprocess.Popen([python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -136,3 +139,42 @@ def session(browser, server_url):
     yield make
     for s in opened:
         s.close()
+
+
+# -- helpers shared by the browser tests ------------------------------------------------------
+
+def create_workspace(s: Session, name: str) -> str:
+    s.page.goto("/")
+    s.page.fill("#id_name", name)
+    s.page.click("#workspace-create button[type=submit]")
+    s.page.wait_for_url("**/workspaces/*/")
+    return s.page.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def add_member(owner: Session, ws: str, member: Session, role: str = "member") -> None:
+    response = owner.api("POST", f"/api/workspaces/{ws}/members/", {"username": member.username, "role": role})
+    assert response.status == 201, response.text()
+
+
+def open_board(s: Session, ws: str, page=None):
+    from playwright.sync_api import expect
+
+    page = page or s.page
+    page.goto(f"/workspaces/{ws}/")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    return page
+
+
+def card(page, title: str):
+    return page.locator(".task").filter(has=page.get_by_text(title, exact=True))
+
+
+def add_task(page, title: str, status: str = "todo"):
+    page.fill(f"#add-{status}", title)
+    page.press(f"#add-{status}", "Enter")
+
+
+def events(s: Session, ws: str) -> list[dict]:
+    response = s.api("GET", f"/api/workspaces/{ws}/events/?since=0&limit=1000")
+    assert response.status == 200, response.text()
+    return response.json()["results"]
