@@ -36,20 +36,36 @@ ROLES_OF = {
 
 
 @pytest.fixture
-def team(make_user):
+def team(db):
     """A workspace with an owner, two of each other role and an outsider.
 
-    Set up through the services, so the log holds one member.joined per
-    member (seqs 1..6) before the test starts.
+    The log holds one member.joined per member (seqs 1..6), as if they had
+    been added through member_add; written in bulk because nearly every test
+    starts here (the services' own paths are tested on their own).
     """
-    from workspaces import services
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
 
-    owner = make_user("owner")
+    from workspaces import events, services
+    from workspaces.models import Event, Membership, Workspace
+
+    user_model = get_user_model()
+    password = make_password("pass-word-123")
+    users = {name: user_model(username=name, password=password) for name in ("owner", "outsider", *ROLES_OF)}
+    user_model.objects.bulk_create(users.values())
+    users = {u.username: u for u in user_model.objects.filter(username__in=users)}
+    owner = users["owner"]
     ws = services.workspace_create(actor=owner, name="Team", description="d").data["id"]
-    users = {"owner": owner, "outsider": make_user("outsider")}
-    for name, role in ROLES_OF.items():
-        users[name] = make_user(name)
-        services.member_add(actor=owner, workspace_id=ws, username=name, role=role)
+    workspace = Workspace.objects.get(pk=ws)
+    Membership.objects.bulk_create(
+        [Membership(workspace=workspace, user=users[name], role=role) for name, role in ROLES_OF.items()])
+    now = timezone.now()
+    Event.objects.bulk_create([
+        Event(workspace=workspace, seq=seq, type=events.MEMBER_JOINED, actor=owner, ts=now,
+              data=events.member_event_data(users[name], role))
+        for seq, (name, role) in enumerate(ROLES_OF.items(), start=1)])
+    Workspace.objects.filter(pk=ws).update(last_seq=len(ROLES_OF))
     return Team(ws=ws, users=users)
 
 
