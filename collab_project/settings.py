@@ -286,3 +286,23 @@ BROADCAST_ENCODE_ONCE = env_bool("BROADCAST_ENCODE_ONCE", True)
 # Django then sees HTTPS requests as secure (CSRF origin checks, secure redirects).
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Redis beyond one node, for the channel layer (docs/deployment.md): shards on
+# several Redis servers (every worker must list the same URLs in the same
+# order), or one primary found through Sentinel. Presence, limits and the
+# cache stay on REDIS_URL.
+CHANNEL_REDIS_HOSTS = env_list("CHANNEL_REDIS_HOSTS")
+REDIS_SENTINELS = env_list("REDIS_SENTINELS")
+if REDIS_URL and (CHANNEL_REDIS_HOSTS or REDIS_SENTINELS):
+    if REDIS_SENTINELS:
+        _layer_hosts = [{
+            "sentinels": [(item.rsplit(":", 1)[0], int(item.rsplit(":", 1)[1])) for item in REDIS_SENTINELS],
+            "master_name": os.environ.get("REDIS_SENTINEL_MASTER", "mymaster"),
+            "socket_timeout": None,
+        }]
+    else:
+        _layer_hosts = [{"address": url, "socket_timeout": None} for url in CHANNEL_REDIS_HOSTS]
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = _layer_hosts
+# Behind pgbouncer in transaction mode server-side cursors (QuerySet.iterator())
+# cannot work: turn them off there.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_DISABLE_SERVER_SIDE_CURSORS", False)

@@ -6,6 +6,9 @@ Runs on SQLite + the in-memory layer and on PostgreSQL + Redis alike.
 import io
 import json
 import logging
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from django.db import OperationalError
@@ -287,3 +290,39 @@ def test_cache_fails_open_when_redis_is_down():
     cache.set("k", 1)
     assert cache.add("k", 1) is False
     assert cache.get_many(["a", "b"]) == {}
+
+
+# -- deploy/ configuration ---------------------------------------------------------
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def test_nginx_config_is_valid(tmp_path):
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    openssl = shutil.which("openssl")
+    if not nginx or not openssl:
+        pytest.skip("needs nginx and openssl (apt-get install nginx)")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=t",
+                    "-keyout", str(tmp_path / "k.key"), "-out", str(tmp_path / "c.crt")],
+                   check=True, capture_output=True)
+    text = (DEPLOY / "nginx.conf").read_text()
+    for old, new in (("/etc/nginx/tls/tasks.example.com.crt", tmp_path / "c.crt"),
+                     ("/etc/nginx/tls/tasks.example.com.key", tmp_path / "k.key"),
+                     ("/var/log/nginx/", f"{tmp_path}/"), ("/run/nginx.pid", tmp_path / "nginx.pid")):
+        assert old in text
+        text = text.replace(old, str(new))
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(text)
+    result = subprocess.run([nginx, "-t", "-c", str(conf), "-e", str(tmp_path / "error.log")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    # Sockets carry ?token=: the access log must not log the query string.
+    assert "$request " not in text and "$request_uri" not in text.split("return 301")[0]
+
+
+def test_alert_rules_are_valid_and_fire_as_tested():
+    promtool = shutil.which("promtool")
+    if not promtool:
+        pytest.skip("needs promtool (apt-get install prometheus)")
+    for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+        result = subprocess.run([promtool, *args], cwd=DEPLOY / "prometheus", capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
