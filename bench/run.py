@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import measure, report  # noqa: E402
-from bench.scenarios import Fleet, Step, Topology, catalogue, connect, plan  # noqa: E402
+from bench.scenarios import Fleet, Step, Topology, catalogue, connect, plan, settle  # noqa: E402
 from bench.stack import BENCH_ENV, CONFIGS, REDIS_URL, ROOT, Database, Population, Workers, _clean_env, new_tag  # noqa: E402
 
 DEFAULT_SCENARIOS = ["design", "n200", "n500", "many", "ramp", "idle"]
@@ -37,6 +37,7 @@ def parse(argv):
     p.add_argument("--warmup", type=float, default=None, help="seconds of writes before the measured window")
     p.add_argument("--duration", type=float, default=None, help="seconds of the measured window")
     p.add_argument("--procs", type=int, default=3, help="load-client processes")
+    p.add_argument("--connect-concurrency", type=int, default=10, help="handshakes in flight per client process")
     p.add_argument("--workers", type=int, default=2, help="Daphne workers")
     p.add_argument("--sockets", type=int, default=10, help="custom scenario: sockets in one workspace")
     p.add_argument("--rate", type=float, default=5, help="custom scenario: total writes/s")
@@ -73,12 +74,14 @@ def run_scenario(sc, workers, db, topo, args, warm, dur, profile_dir) -> list[di
         return [run_idle(sc, specs, workers, topo, args)]
     fleet = Fleet(specs, args.procs)
     try:
-        conn = connect(fleet, concurrency=50)
+        settle(workers)
+        conn = connect(fleet, concurrency=args.connect_concurrency)
         step = Step(fleet, workers, db)
         profiling = profile_dir is not None
         out = []
         rates = sc.steps if sc.kind == "ramp" else [sc.rate]
         for rate in rates:
+            settle(workers)
             r = step.run(sc, rate, warm, dur, specs, profile_to=profile_dir if profiling else None)
             profiling = False
             r.update(conn)
@@ -100,6 +103,7 @@ def plan_custom(sc, topo, workers):
 def run_idle(sc, specs, workers, topo, args) -> dict:
     """Memory per idle socket on one worker: RSS before and after connecting."""
     pid = workers.pids[0]
+    settle(workers)
     warm = Fleet(specs[:20], 1)  # load every lazily imported module before the baseline
     connect(warm, 20)
     warm.close()
@@ -107,7 +111,7 @@ def run_idle(sc, specs, workers, topo, args) -> dict:
     before = measure.proc_rss_kb(pid)
     fleet = Fleet(specs, args.procs)
     try:
-        conn = connect(fleet, concurrency=100)
+        conn = connect(fleet, concurrency=args.connect_concurrency)
         time.sleep(5)
         after = measure.proc_rss_kb(pid)
         a = measure.Sample([pid], [], REDIS_URL)
@@ -160,21 +164,19 @@ def main(argv=None) -> int:
     db = Database(tag)
     try:
         db.create({**_clean_env(), **BENCH_ENV, "SECRET_KEY": secret, "REDIS_URL": REDIS_URL})
-        setup = Workers(config="shipped", db=db, tag=tag, secret=secret, count=args.workers, logdir=logdir,
-                        extra_env=extra)
-        setup.start()
-        try:
-            started = time.monotonic()
-            topo = Topology(Population(setup, tag), users, many)
-            print(f"setup: {users} users, {many} small workspaces in {time.monotonic() - started:.1f}s", flush=True)
-        finally:
-            setup.stop()
+        topo = None
         for rep in range(repeats):
             for config in (configs if rep % 2 == 0 else configs[::-1]):
                 workers = Workers(config=config, db=db, tag=tag, secret=secret, count=args.workers,
                                   logdir=logdir, extra_env=extra)
                 workers.start()
                 try:
+                    if topo is None:
+                        # Set up through the first configuration's workers; every later one shares it.
+                        started = time.monotonic()
+                        topo = Topology(Population(workers, tag), users, many)
+                        print(f"setup: {users} users, {many} small workspaces in "
+                              f"{time.monotonic() - started:.1f}s", flush=True)
                     for name in names:
                         prof = None
                         if profile and profile[0] == name and rep == 0 and (len(profile) == 1 or profile[1] == config):

@@ -28,9 +28,9 @@ def catalogue(quick: bool) -> dict[str, Scenario]:
         return {
             "design": Scenario("design", "single", sockets=50, rate=17, writers=10),
             "n200": Scenario("n200", "single", sockets=200, rate=50, writers=20),
-            "many": Scenario("many", "many", workspaces=20, sockets=200, rate=40, writers=20),
-            "ramp": Scenario("ramp", "ramp", sockets=200, writers=20, steps=[10, 25, 50, 75, 100]),
-            "idle": Scenario("idle", "idle", workspaces=20, sockets=1000, per_member=5),
+            "many": Scenario("many", "many", workspaces=10, sockets=100, rate=20, writers=10),
+            "ramp": Scenario("ramp", "ramp", sockets=200, writers=20, steps=[10, 25, 50]),
+            "idle": Scenario("idle", "idle", workspaces=10, sockets=500, per_member=5),
         }
     return {
         "design": Scenario("design", "single", sockets=50, rate=17, writers=10),
@@ -146,7 +146,7 @@ class Step:
         writers = sum(1 for s in specs if s["writer"])
         per_writer = rate / writers
         t0 = time.time() + 1.0
-        self.fleet.send("run", {"t0": t0, "warm": warm, "dur": dur, "rate": per_writer})
+        self.fleet.send("run", {"t0": t0, "warm": warm, "dur": dur, "rate": per_writer, "ack_timeout": 10})
         pg_pids = self.db.backend_pids()
         time.sleep(max(0.0, t0 + warm - time.time()))
         a = measure.Sample(self.workers.pids, pg_pids, REDIS_URL)
@@ -159,7 +159,7 @@ class Step:
         for r in runs:
             for ws, seq in r["max_ack"].items():
                 finals[ws] = max(finals.get(ws, 0), seq)
-        drains = self.fleet.call("drain", {"finals": finals, "timeout": 30})
+        drains = self.fleet.call("drain", {"finals": finals, "timeout": 15})
         lat = [v for d in drains for v in d["lat"]]
         ack = [v for d in drains for v in d["ack_lat"]]
         errors: dict[str, int] = {}
@@ -189,6 +189,19 @@ class Step:
         if spy is not None:
             result["profile"] = profiler.finish(spy, profile_to)
         return result
+
+
+def settle(workers: Workers, quiet_pct: float = 15.0, timeout: float = 90.0) -> float:
+    """Wait until the workers are idle (a backlog of writes from the previous
+    step would otherwise land in the next one); the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        a = [measure.proc_cpu_s(p) for p in workers.pids]
+        time.sleep(1.0)
+        b = [measure.proc_cpu_s(p) for p in workers.pids]
+        if sum(y - x for x, y in zip(a, b)) * 100 < quiet_pct:
+            break
+    return round(time.monotonic() - started, 1)
 
 
 def holds(r: dict) -> bool:

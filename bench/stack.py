@@ -16,8 +16,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _admin_url() -> str:
+    """The maintenance database of the server DATABASE_URL points at (or the local one)."""
+    if os.environ.get("BENCH_PG_ADMIN_URL"):
+        return os.environ["BENCH_PG_ADMIN_URL"]
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        return url.rsplit("/", 1)[0] + "/postgres"
+    return "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+PG_ADMIN = _admin_url()
+PG_BASE = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 PASSWORD = "bench-pass-7391"
 
 # name -> (environment overrides, run Daphne under uvloop)
@@ -74,7 +87,7 @@ class Database:
 
     def __init__(self, tag: str):
         self.name = f"collab_bench_{tag}"
-        self.url = f"postgres://postgres@127.0.0.1:5432/{self.name}"
+        self.url = f"{PG_BASE}/{self.name}"
 
     def create(self, env: dict) -> None:
         _pg(f'CREATE DATABASE "{self.name}"')
