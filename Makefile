@@ -63,7 +63,10 @@ serve: install
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) scripts/serve.py --workers $(WORKERS) --port $(PORT)
 
+# The load benchmark (docs/performance.md): its own database and workers;
+# BENCH_ARGS="--quick" for a ~2-minute run, --help for scenarios and options.
 bench: install
+	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
