@@ -72,6 +72,17 @@ def metrics_dir() -> tuple[str, bool]:
     return tempfile.mkdtemp(prefix="collab-metrics-"), True
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the supervisor itself dies (Linux),
+    so no orphaned worker keeps serving on the port."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Supervisor:
     def __init__(self, args: argparse.Namespace, sock: socket.socket, prom_dir: str):
         self.args = args
@@ -93,7 +104,10 @@ class Supervisor:
     def spawn(self, slot: int) -> None:
         env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=self.prom_dir, SERVE_WORKER_SLOT=str(slot))
         env.setdefault("DJANGO_SETTINGS_MODULE", "collab_project.settings")
-        process = subprocess.Popen(self.command(), cwd=BASE_DIR, env=env, pass_fds=(self.sock.fileno(),))
+        # Own process group: a terminal's Ctrl-C reaches only the supervisor,
+        # which stops the workers in order (SIGTERM, grace, SIGKILL).
+        process = subprocess.Popen(self.command(), cwd=BASE_DIR, env=env, pass_fds=(self.sock.fileno(),),
+                                   process_group=0, preexec_fn=_die_with_parent)
         self.workers[slot] = (process, time.monotonic())
         logger.info("worker started", extra={"slot": slot, "pid": process.pid})
 
