@@ -48,7 +48,7 @@ class WorkspaceListView(generics.GenericAPIView):
     @extend_schema(request=WorkspaceCreateSerializer, responses={201: WorkspaceOutSerializer})
     def post(self, request):
         data = validated(WorkspaceCreateSerializer, request.data)
-        return write_response(services.workspace_create(actor=request.user, **data))
+        return write_response(services.workspace_create(actor=request.user, op_id=idempotency_key(request), **data))
 
 
 class WorkspaceDetailView(WorkspaceScopedView):

@@ -59,8 +59,10 @@ def _target_membership(workspace, user_id) -> Membership:
     return membership
 
 
+@idempotent
 @transaction.atomic
-def workspace_create(*, actor, name: str, description: str = "", settings: dict | None = None) -> WriteResult:
+def workspace_create(*, actor, name: str, description: str = "", settings: dict | None = None,
+                     op_id: str | None = None) -> WriteResult:
     """Create a workspace owned by the actor. No event: the log starts empty."""
     workspace = Workspace.objects.create(name=name, description=description, settings=settings or {}, owner=actor)
     Membership.objects.create(workspace=workspace, user=actor, role=Role.OWNER)
@@ -261,6 +263,11 @@ def invite_accept(*, actor, token: str) -> WriteResult:
 @transaction.atomic
 def user_register(*, actor=None, username: str, password: str, email: str = ""):
     """Create a user account (the web signup and the API both come here)."""
+    taken = invalid_field("username", "A user with that username already exists.")
     if User.objects.filter(username__iexact=username).exists():
-        raise invalid_field("username", "A user with that username already exists.")
-    return User.objects.create_user(username=username, password=password, email=email or "")
+        raise taken
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(username=username, password=password, email=email or "")
+    except IntegrityError:  # the same name registered concurrently
+        raise taken from None

@@ -198,7 +198,8 @@ def test_filters_and_search(team, api):
     assert titles("?assigned_to=999") == []
     assert titles("?q=") == ["Write report", "Review", "Lunch"]
     assert titles("?q=%25") == []  # a literal %, not a wildcard
-    for bad in ("?status=doing", "?assigned_to=abc", f"?assigned_to={2**63}", "?q=" + "x" * 201):
+    for bad in ("?status=doing", "?assigned_to=abc", f"?assigned_to={2**63}", "?q=" + "x" * 201, "?q=%00",
+                "?status=%00", "?assigned_to=%00", "?assigned_to=-1"):
         error_shape(client.get(tasks_url(team) + bad), 400)
 
 

@@ -134,3 +134,22 @@ def test_concurrent_joins_respect_max_uses(make_user):
     assert Membership.objects.filter(workspace_id=ws).count() == 4
     seqs = list(Event.objects.filter(workspace_id=ws).order_by("seq").values_list("seq", flat=True))
     assert seqs == [1, 2, 3]
+
+
+def test_concurrent_repeats_of_one_key_apply_once(make_user):
+    owner = make_user("owner")
+    ws = services.workspace_create(actor=owner, name="Retries").data["id"]
+    answers: list = [None] * 6
+
+    def create(i):
+        try:
+            answers[i] = task_services.task_create(actor=owner, workspace_id=ws, title=f"try {i}", op_id="same")
+        except Exception as exc:  # noqa: BLE001 - in_progress is an allowed answer
+            answers[i] = exc
+
+    assert _run_threads(create, 6) == []
+    results = [a for a in answers if not isinstance(a, Exception)]
+    refused = [a for a in answers if isinstance(a, Exception)]
+    assert all(getattr(e, "code", None) == "in_progress" for e in refused), refused
+    assert results and len({(r.seq, r.data["id"]) for r in results}) == 1
+    assert list(Event.objects.filter(workspace_id=ws).values_list("seq", flat=True)) == [1]

@@ -123,6 +123,36 @@ def test_workspace_create_list_update_delete(api, make_user):
     error_shape(client.get(f"/api/workspaces/{ws['id']}/"), 404, "not_found")
 
 
+def test_workspace_create_idempotent(api, make_user):
+    client = api(make_user("w"))
+    first = client.post("/api/workspaces/", {"name": "Once"}, format="json", HTTP_IDEMPOTENCY_KEY="ws-1")
+    again = client.post("/api/workspaces/", {"name": "Twice"}, format="json", HTTP_IDEMPOTENCY_KEY="ws-1")
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert Workspace.objects.count() == 1
+    error_shape(client.post("/api/workspaces/", {"name": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="k" * 65), 400)
+    assert Workspace.objects.count() == 1
+
+
+def test_wrong_methods_and_unknown_urls(team, api):
+    client = api(team.owner)
+    for method, path in (("put", url(team)), ("post", url(team)), ("put", url(team, "tasks/")),
+                         ("patch", "/api/auth/me/"), ("get", "/api/workspaces/join/"),
+                         ("get", url(team, "transfer/"))):
+        body = error_shape(getattr(client, method)(path, {}, format="json"), 405)
+        assert body["code"] == "method_not_allowed"
+    error_shape(client.get("/api/nothing-here/"), 404, "not_found")
+    error_shape(client.get(url(team, "tasks/x/y/")), 404, "not_found")
+    assert Workspace.objects.filter(pk=team.ws).exists()
+
+
+def test_huge_body_refused(team, api):
+    client = api(team.owner)
+    body = error_shape(client.post(url(team, "tasks/"), {"title": "t", "description": "x" * 3_000_000},
+                                   format="json"), 400)
+    assert "description" in body["fields"]
+    assert event_count(team.ws) == 6
+
+
 def test_workspace_list_pagination(api, make_user):
     from workspaces import services
 
@@ -170,14 +200,20 @@ def test_workspace_update_refuses(team, api, payload):
 @pytest.mark.parametrize("body,content_type", [
     (b"{not json", "application/json"), (b"", "application/json"), (b"[" * 50000, "application/json"),
     (b'{"name": NaN}', "application/json"), (b"\xff\xfe", "application/json"), (b"name=x", "text/plain"),
-], ids=["broken", "empty", "deep", "nan", "not-utf8", "text-plain"])
+    (b"[]", "application/json"), (b'"name"', "application/json"), (b"null", "application/json"),
+    (b"17", "application/json"),
+], ids=["broken", "empty", "deep", "nan", "not-utf8", "text-plain", "list", "string", "null", "number"])
 def test_malformed_bodies(team, api, body, content_type):
+    from tasks.services import task_create
+
+    task = task_create(actor=team.owner, workspace_id=team.ws, title="t").data["id"]
     client = api(team.owner)
     before = event_count(team.ws), Workspace.objects.count()
     for method, path in (("post", "/api/workspaces/"), ("post", url(team, "tasks/")),
                          ("post", url(team, "members/")),
                          ("post", "/api/workspaces/join/"), ("post", url(team, "transfer/")),
-                         ("patch", url(team, f"members/{team.member.pk}/"))) + (
+                         ("patch", url(team, f"members/{team.member.pk}/")),
+                         ("patch", url(team, f"tasks/{task}/"))) + (
                             () if body == b"" else (("patch", url(team)), ("post", url(team, "invites/")))):
         response = getattr(client, method)(path, body, content_type=content_type)
         assert 400 <= response.status_code < 500, (method, path, response.status_code)
