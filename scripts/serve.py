@@ -166,13 +166,31 @@ class Supervisor:
         return 0
 
 
+def load_dotenv(path: Path) -> None:
+    """.env as settings.py reads it (the real environment wins), so the checks
+    below see what the workers will."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            os.environ.setdefault(key.strip(), value.strip().strip("'\""))
+
+
 def main(argv=None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    load_dotenv(BASE_DIR / ".env")
     args = parse_args(argv)
     if args.workers < 1:
         logger.error("--workers must be at least 1")
+        return 2
+    if args.workers > 1 and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        # SQLite and the in-memory layer live in one process: a second worker
+        # would neither see the first one's events nor share its limits.
+        logger.error("several workers need PostgreSQL and Redis: set DATABASE_URL and REDIS_URL, or WORKERS=1")
         return 2
     sock = listen(args.host, args.port)
     prom_dir, owned = metrics_dir()

@@ -6,8 +6,10 @@ Runs on SQLite + the in-memory layer and on PostgreSQL + Redis alike.
 import io
 import json
 import logging
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,11 +92,20 @@ def test_readyz_503_names_the_failed_dependency(client, monkeypatch):
     assert body["checks"]["database"] == "unreachable"
 
 
-@override_settings(API_ANON_RATE="1/min")
-def test_health_endpoints_are_not_throttled(client):
+def test_health_endpoints_are_not_throttled(client, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "1/min", "user": "1/min"})
+    before = scrape(client)
+    statuses = [client.get("/api/schema/?format=json").status_code for _ in range(2)]
+    assert statuses[-1] == 429, statuses  # the throttle is really on for the API
     for _ in range(5):
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
+        assert client.get("/metrics").status_code == 200
+    after = scrape(client)
+    assert value(after, "collab_rate_limit_hits_total", kind="http") == \
+        value(before, "collab_rate_limit_hits_total", kind="http") + 1
 
 
 # -- /metrics access -------------------------------------------------------------
@@ -162,6 +173,44 @@ async def test_metrics_move_as_a_socket_connects_writes_and_is_refused(client, w
     assert value(after, "collab_ws_refusals_total", code="4401") == \
         value(before, "collab_ws_refusals_total", code="4401") + 1
     assert value(after, "collab_dependency_up", dependency="database") == 1.0
+
+
+@override_settings(WS_MESSAGES_PER_MINUTE=2)
+async def test_socket_rate_limit_hits_are_counted(client, workspace, ws_connect):
+    from channels.db import database_sync_to_async as in_thread
+
+    owner, ws = workspace
+    comm, connected, _ = await ws_connect(f"/ws/workspaces/{ws}/", owner, headers=HOST)
+    assert connected
+    assert (await comm.receive_json_from(timeout=3))["type"] == "hello"
+    before = await in_thread(scrape)(client)
+    for _ in range(3):
+        await comm.send_json_to({"type": "heartbeat"})
+    replies = [await comm.receive_json_from(timeout=3) for _ in range(3)]
+    assert replies[-1]["type"] == "error" and replies[-1]["code"] == "rate_limited", replies
+    after = await in_thread(scrape)(client)
+    assert value(after, "collab_rate_limit_hits_total", kind="messages") == \
+        value(before, "collab_rate_limit_hits_total", kind="messages") + 1
+
+
+def test_a_failed_broadcast_is_counted_and_not_timed(monkeypatch, client):
+    from channels.layers import get_channel_layer
+
+    from collab_project import broadcast
+
+    async def broken(group, message):
+        raise ConnectionError("redis is gone")
+
+    monkeypatch.setattr(get_channel_layer(), "group_send", broken)
+    before = scrape(client)
+    payload = {"type": "task.deleted", "seq": 7, "ts": "2026-01-01T00:00:00Z", "actor": {"id": 1, "username": "a"},
+               "op_id": None, "data": {"id": "x"}}
+    broadcast.send_event("00000000-0000-0000-0000-000000000001", 7, payload)
+    after = scrape(client)
+    assert value(after, "collab_channel_layer_failures_total", op="group_send") == \
+        value(before, "collab_channel_layer_failures_total", op="group_send") + 1
+    assert value(after, "collab_event_broadcast_latency_seconds_count") == \
+        value(before, "collab_event_broadcast_latency_seconds_count")
 
 
 def test_http_responses_are_counted_by_status_class(client):
@@ -326,3 +375,13 @@ def test_alert_rules_are_valid_and_fire_as_tested():
     for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
         result = subprocess.run([promtool, *args], cwd=DEPLOY / "prometheus", capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- scripts/serve.py ------------------------------------------------------------------
+def test_serve_refuses_several_workers_without_postgres_and_redis():
+    env = dict(os.environ, DATABASE_URL="", REDIS_URL="", SECRET_KEY="x")
+    result = subprocess.run([sys.executable, str(DEPLOY.parent / "scripts" / "serve.py"), "--workers", "2",
+                             "--port", "0"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert "DATABASE_URL and REDIS_URL" in line["msg"]
