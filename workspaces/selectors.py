@@ -35,6 +35,9 @@ def events_after(*, workspace_id, last_seq: int, since: int, limit: int) -> tupl
         raise Gone("Events after that seq were pruned; reload the workspace.", code="resync_required")
     rows = list(Event.objects.filter(workspace_id=workspace_id, seq__gt=since).select_related("actor")
                 .order_by("seq")[: limit + 1])
+    if rows and rows[0].seq != since + 1:
+        # `last_seq` was read before a write that pruned past `since`: never answer with a gap.
+        raise Gone("Events after that seq were pruned; reload the workspace.", code="resync_required")
     return [event_dict(e) for e in rows[:limit]], len(rows) > limit
 
 

@@ -88,6 +88,18 @@ def test_events_after(team, settings):
     selectors.events_after(workspace_id=ws.pk, last_seq=ws.last_seq, since=4, limit=10)
 
 
+def test_events_after_never_answers_with_a_gap(team, settings):
+    """A caller's last_seq may predate a write that pruned past `since`."""
+    settings.EVENT_LOG_KEEP = 5
+    stale = team.workspace().last_seq  # 6: seqs 2..6 would be kept
+    for i in range(3):
+        task_services.task_create(actor=team.owner, workspace_id=team.ws, title=f"t{i}")  # now 5..9 kept
+    with pytest.raises(Gone):
+        selectors.events_after(workspace_id=team.ws, last_seq=stale, since=2, limit=10)
+    results, _ = selectors.events_after(workspace_id=team.ws, last_seq=stale, since=4, limit=10)
+    assert [e["seq"] for e in results] == [5, 6, 7, 8, 9]
+
+
 def test_event_list_checks_access(team):
     with pytest.raises(NotFound):
         selectors.event_list(user=team.outsider, workspace_id=team.ws, since=0, limit=10)
