@@ -101,4 +101,12 @@ def test_offline_catch_up_and_offline_edits_apply_once(session):
     expect(card(pb, "Pack the truck")).to_be_visible()
     expect(card(pb, "Pack the car")).to_have_count(0)
     expect(card(pa, "Pack the car")).to_have_count(0)
+
+    # A resync_required (here: asking for events after a seq the server never had)
+    # reloads the tasks, and live updates carry on.
+    pb.evaluate("() => { window.collab.socket.seq = 10 ** 9; window.collab.socket._drop(); }")
+    expect(pb.locator("#conn")).to_have_attribute("data-state", "live", timeout=LIVE)
+    add_task(pa, "After the resync")
+    expect(card(pb, "After the resync")).to_be_visible(timeout=LIVE)
+    assert pb.evaluate("window.collab.socket.seq") < 10 ** 9
     assert b.errors == [] and a.errors == []
