@@ -143,6 +143,22 @@ def test_bad_task_fields_create_and_update(team, api, fields):
     assert Task.objects.get(pk=task["id"]).version == 1
 
 
+@pytest.mark.parametrize("body", [
+    b'{"title": "x", "position": 1e400}', b'{"title": "x", "position": -1e400}',
+    b'{"title": "x", "position": Infinity}', b'{"title": "x", "position": NaN}',
+    b'{"title": "x", "priority": 1e400}', b'{"title": "x", "assigned_to": 1e400}',
+    b'{"title": "x", "assigned_to": 9223372036854775808}', b'{"title": "x", "priority": 18446744073709551616}',
+    b'{"title": "\\u0000"}', b'{"title": "\\ud800"}', b'{"title": "x", "description": "\\udfff"}',
+])
+def test_raw_json_numbers_and_text(team, api, body):
+    client = api(team.owner)
+    error_shape(client.post(tasks_url(team), body, content_type="application/json"), 400)
+    task = _make(team)
+    patch = body.replace(b'{"title": "x", ', b'{"version": 1, ').replace(b'{"title": "\\', b'{"version": 1, "title": "\\')
+    error_shape(client.patch(tasks_url(team, task["id"]), patch, content_type="application/json"), 400)
+    assert Task.objects.count() == 1 and Task.objects.get().version == 1
+
+
 def test_null_title_update_refused(team, api):
     task = _make(team)
     error_shape(api(team.owner).patch(tasks_url(team, task["id"]), {"version": 1, "title": None}, format="json"), 400)

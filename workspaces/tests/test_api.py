@@ -68,6 +68,22 @@ def test_token_bad_credentials_401(api, make_user):
     error_shape(api().post("/api/auth/token/refresh/", {"refresh": "garbage"}, format="json"), 401)
 
 
+def test_expired_and_wrong_kind_of_token_401(team, api):
+    from datetime import timedelta as td
+
+    from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+    expired = AccessToken.for_user(team.member)
+    expired.set_exp(lifetime=-td(seconds=1))
+    client = api()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {expired}")
+    error_shape(client.get(url(team)), 401)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(team.member)}")
+    error_shape(client.get(url(team)), 401)
+    access = str(AccessToken.for_user(team.member))
+    error_shape(api().post("/api/auth/token/refresh/", {"refresh": access}, format="json"), 401)
+
+
 @pytest.mark.parametrize("method,path", [
     ("get", "/api/auth/me/"), ("get", "/api/workspaces/"), ("post", "/api/workspaces/"),
     ("post", "/api/workspaces/join/"), ("get", "/api/workspaces/{ws}/"), ("get", "/api/workspaces/{ws}/tasks/"),
@@ -409,6 +425,9 @@ def test_invite_revoke_other_workspace_is_404(team, api, make_user):
     invite, _ = services.invite_create(actor=other_owner, workspace_id=other_ws)
     error_shape(api(team.owner).delete(url(team, f"invites/{invite.id}/")), 404)
     assert not Invite.objects.get(pk=invite.pk).revoked
+    import uuid
+
+    error_shape(api(team.owner).delete(url(team, f"invites/{uuid.uuid4()}/")), 404)
 
 
 def test_invite_list_paginated(team, api):
