@@ -210,6 +210,12 @@ def _local_forget(ws: _LocalWorkspace, uid: str) -> dict | None:
     return _state(ident, shown) if ident else None
 
 
+def _local_drop_if_empty(workspace_id: str) -> None:
+    ws = _local.get(workspace_id)
+    if ws is not None and not ws.conns and not ws.state:
+        del _local[workspace_id]
+
+
 def _local_join(workspace_id: str, member: str, uid: str, ttl: float, ident: str, refresh: bool) -> dict | None:
     now = time.time()
     ws = _local.setdefault(workspace_id, _LocalWorkspace())
@@ -258,7 +264,9 @@ async def leave(workspace_id: str, conn: str, user) -> dict | None:
         ws.conns.pop(member, None)
         if _local_live(ws, uid, time.time()):
             return None
-        return _local_forget(ws, uid)
+        state = _local_forget(ws, uid)
+        _local_drop_if_empty(workspace_id)
+        return state
     result = await _run(redis, _LEAVE, workspace_id, member, uid)
     return _state(result[0], result[1]) if result else None
 
@@ -278,6 +286,7 @@ async def sweep(workspace_id: str) -> list[dict]:
         expired = {_uid(m) for m, exp in ws.conns.items() if exp <= now}
         ws.conns = {m: exp for m, exp in ws.conns.items() if exp > now}
         gone = [_local_forget(ws, uid) for uid in sorted(expired) if not _local_live(ws, uid, now)]
+        _local_drop_if_empty(workspace_id)
         return [state for state in gone if state]
     return _pairs(await _run(redis, _SWEEP, workspace_id))
 

@@ -56,6 +56,8 @@ async def test_first_socket_joins_and_last_one_leaves(backend):
     assert last["user"]["username"] == "alice"
     assert await store.online(WS) == []
     assert await store.leave(WS, "c2", ALICE) is None  # leaving twice reports nothing
+    if backend == "local":
+        assert WS not in store._local  # an empty workspace is not kept in memory
 
 
 async def test_online_lists_each_user_once_in_arrival_order(backend):
