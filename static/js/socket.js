@@ -11,11 +11,10 @@
 
 const EVENT_TYPE = /^(task|member|workspace)\./;
 const FATAL = new Set([4400, 4401, 4403, 4404]);
-const ACK_TIMEOUT_MS = 10000;
 
 export class LiveSocket {
   constructor(path, { catchUp = false, onMessage = () => {}, onState = () => {}, onFatal = () => {},
-                      baseDelay = 500, maxDelay = 15000 } = {}) {
+                      baseDelay = 500, maxDelay = 15000, ackTimeoutMs = 10000 } = {}) {
     this.path = path;
     this.catchUp = catchUp;
     this.onMessage = onMessage;
@@ -23,6 +22,7 @@ export class LiveSocket {
     this.onFatal = onFatal;
     this.baseDelay = baseDelay;
     this.maxDelay = maxDelay;
+    this.ackTimeoutMs = ackTimeoutMs;
     this.seq = null;          // last event seq applied (catchUp only)
     this.helloSeq = null;
     this.ws = null;
@@ -133,7 +133,7 @@ export class LiveSocket {
     this.timers.beat = setInterval(() => {
       if (!this.send({ type: "heartbeat" })) return;
       clearTimeout(this.timers.ackWait);
-      this.timers.ackWait = setTimeout(() => this._drop(), ACK_TIMEOUT_MS);
+      this.timers.ackWait = setTimeout(() => this._drop(), this.ackTimeoutMs);
     }, Math.max(1000, intervalMs));
   }
 
