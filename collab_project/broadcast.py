@@ -8,6 +8,7 @@ from datetime import datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from collab_project import metrics
 from collab_project.jsonutil import dumps
@@ -30,7 +31,12 @@ def _group_send(group: str, message: dict) -> bool:
 
 
 def send_event(workspace_id: str, seq: int, payload: dict) -> None:
-    message = {"type": "ws.event", "seq": seq, "text": dumps(payload), "event": payload["type"]}
+    message = {"type": "ws.event", "seq": seq, "event": payload["type"]}
+    if settings.BROADCAST_ENCODE_ONCE:
+        message["text"] = dumps(payload)
+    else:
+        # Benchmark baseline only: the consumer encodes per socket (workspaces/consumers.py).
+        message["payload"] = payload
     if payload["type"].startswith("member."):
         # Sockets act on their own user's membership changes without a query.
         message["user_id"] = payload["data"]["user"]["id"]
