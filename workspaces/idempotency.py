@@ -5,6 +5,7 @@ A concurrent repeat blocks on the unique index until the first commits (then
 replays its answer) or rolls back (then runs itself). A failed write stores
 nothing, so a repeat of it is simply tried again.
 """
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
@@ -28,10 +29,14 @@ class WriteResult:
     replayed: bool = False
 
 
+# NUL and lone surrogates cannot be stored by PostgreSQL (a socket op_id is any JSON string).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def validate_key(key) -> str | None:
     if key is None:
         return None
-    if not isinstance(key, str) or not 1 <= len(key) <= 64:
+    if not isinstance(key, str) or not 1 <= len(key) <= 64 or _UNSTORABLE.search(key):
         raise invalid_field("op_id", "Must be a string of 1 to 64 characters.")
     return key
 

@@ -199,7 +199,7 @@ def test_one_key_space_across_services(team):
     assert team.workspace().last_seq == seq and Task.objects.filter(pk=created.data["id"]).exists()
 
 
-@pytest.mark.parametrize("key", ["", "x" * 65, 5, ["a"]])
+@pytest.mark.parametrize("key", ["", "x" * 65, 5, ["a"], "a\x00b", "\ud800"])
 def test_bad_op_ids(team, key):
     with pytest.raises(Invalid):
         task_services.task_create(actor=team.member, workspace_id=team.ws, title="a", op_id=key)
