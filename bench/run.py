@@ -81,10 +81,11 @@ def run_scenario(sc, workers, db, topo, args, warm, dur, profile_dir) -> list[di
         out = []
         rates = sc.steps if sc.kind == "ramp" else [sc.rate]
         for rate in rates:
-            settle(workers)
+            settled = settle(workers)
             r = step.run(sc, rate, warm, dur, specs, profile_to=profile_dir if profiling else None)
             profiling = False
             r.update(conn)
+            r["settle_s"] = settled
             out.append(r)
             print(report.line(workers.config, r), flush=True)
             if sc.kind == "ramp" and not r["holds"]:

@@ -44,6 +44,8 @@ CONFIGS = {
     "core-layer": ({"CHANNEL_LAYER_BACKEND": "core", "CHANNEL_CAPACITY": "100"}, False),
     "encode-per-socket": ({"BROADCAST_ENCODE_ONCE": "0"}, False),
     "uvloop": ({}, True),
+    "async-publish": ({"BROADCAST_ASYNC_PUBLISH": "1"}, False),
+    "uvloop+async": ({"BROADCAST_ASYNC_PUBLISH": "1"}, True),
 }
 
 # Limits raised so the run measures the broadcast path, not the limiter.
