@@ -104,10 +104,12 @@ def test_socket_backoff_grows_with_jitter_and_fatal_codes_stop(page):
       return result;
     }""")
     gaps = result["gaps"]
-    # 40, 80, 160, 200 (capped), 200: each at least its window (random() = 1), growing then capped.
-    assert [round(g / 40) for g in gaps[:3]] == [1, 2, 4], gaps
-    assert all(190 <= g < 400 for g in gaps[3:]), gaps
-    assert result["quick"] < 100
+    # random() = 1 puts each retry at the top of its window: 40, 80, 160, then capped at 200.
+    # Timers never fire early, so the lower bounds are exact; the upper one shows the cap.
+    for gap, window in zip(gaps, [40, 80, 160, 200, 200]):
+        assert gap >= window - 2, gaps
+    assert gaps[4] < 600, gaps   # uncapped it would be 640
+    assert result["quick"] < 150
     assert result["fatal"] == 4404 and result["state"] == "closed" and result["count"] == 7
 
 
