@@ -10,6 +10,8 @@ from tasks.serializers import TaskCreateSerializer, TaskListQuerySerializer, Tas
 
 
 class TaskListView(WorkspaceScopedView, generics.GenericAPIView):
+    min_roles = {"POST": "member"}
+
     @extend_schema(
         parameters=[OpenApiParameter("status", str), OpenApiParameter("assigned_to", int),
                     OpenApiParameter("q", str)],
@@ -31,6 +33,8 @@ class TaskListView(WorkspaceScopedView, generics.GenericAPIView):
 
 
 class TaskDetailView(WorkspaceScopedView):
+    min_roles = {"PATCH": "member", "DELETE": "member"}
+
     @extend_schema(responses=TaskOutSerializer)
     def get(self, request, ws, task_id):
         return Response(task_dict(selectors.task_get(user=request.user, workspace_id=ws, task_id=task_id)))

@@ -24,8 +24,16 @@ def validated(serializer_class, data, **kwargs) -> dict:
 
 class WorkspaceScopedView(APIView):
     """Resolves the caller's membership first, so a non-member gets 404 before
-    any validation error could tell them the workspace exists."""
+    any validation error could tell them the workspace exists.
+
+    `min_roles` names the least role per HTTP method where it does not depend
+    on the body, so a role too low hears 403 whatever it sent; the service
+    checks again under its lock.
+    """
+
+    min_roles: dict[str, str] = {}
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.membership = membership_get(user=request.user, workspace_id=kwargs["ws"])
+        self.membership = membership_get(user=request.user, workspace_id=kwargs["ws"],
+                                         min_role=self.min_roles.get(request.method, "viewer"))

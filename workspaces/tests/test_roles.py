@@ -188,6 +188,24 @@ def test_outsider_gets_404_before_validation(team, api):
     error_shape(response, 404, "not_found")
 
 
+def test_low_role_hears_403_whatever_it_sent(team, api):
+    from tasks.services import task_create
+
+    task = task_create(actor=team.owner, workspace_id=team.ws, title="t").data["id"]
+    viewer, member, admin = api(team.viewer), api(team.member), api(team.admin)
+    error_shape(viewer.post(url := f"/api/workspaces/{team.ws}/tasks/", {}, format="json"), 403, "forbidden")
+    error_shape(viewer.post(url, b"{broken", content_type="application/json"), 403, "forbidden")
+    error_shape(viewer.patch(f"{url}{task}/", {"title": ""}, format="json"), 403, "forbidden")
+    error_shape(viewer.delete(f"{url}{task}/"), 403, "forbidden")
+    error_shape(member.patch(f"/api/workspaces/{team.ws}/", {"name": ""}, format="json"), 403, "forbidden")
+    error_shape(member.post(f"/api/workspaces/{team.ws}/transfer/", {}, format="json"), 403, "forbidden")
+    error_shape(admin.post(f"/api/workspaces/{team.ws}/transfer/", {"user_id": "x"}, format="json"), 403)
+    error_shape(member.delete(f"/api/workspaces/{team.ws}/invites/not-a-uuid/"), 403, "forbidden")
+    # ...but a non-member still learns nothing, and bad input from the right role is 400.
+    error_shape(api(team.outsider).post(url, {}, format="json"), 404, "not_found")
+    error_shape(member.post(url, {}, format="json"), 400)
+
+
 def test_transfer_makes_old_owner_admin(team, api):
     response = api(team.owner).post(f"/api/workspaces/{team.ws}/transfer/", {"user_id": team.member2.pk},
                                     format="json")
