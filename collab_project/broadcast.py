@@ -2,11 +2,13 @@
 
 An event is encoded to JSON once here, not once per socket.
 """
+import asyncio
 import logging
+import os
 import time
 from datetime import datetime
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -16,10 +18,34 @@ from collab_project.jsonutil import dumps
 logger = logging.getLogger("collab.broadcast")
 
 
+def _server_loop():
+    """The server's event loop when called from one of its sync threads (as async_to_sync finds it)."""
+    local = SyncToAsync.threadlocal
+    loop = getattr(local, "main_event_loop", None)
+    if loop is None or loop.is_closed() or getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return loop
+
+
+async def _send_logged(layer, group: str, message: dict) -> None:
+    try:
+        await layer.group_send(group, message)
+    except Exception:
+        metrics.layer_failure("group_send")
+        logger.exception("channel layer send failed", extra={"group": group})
+
+
 def _group_send(group: str, message: dict) -> bool:
     layer = get_channel_layer()
     if layer is None:
         return False
+    loop = _server_loop() if settings.BROADCAST_ASYNC_PUBLISH else None
+    if loop is not None:
+        # Hand the send to the event loop and return: the worker's database
+        # thread goes on with the next write instead of waiting for the loop
+        # and Redis. Sends start in call order (FIFO), so seq order holds.
+        asyncio.run_coroutine_threadsafe(_send_logged(layer, group, message), loop)
+        return True
     try:
         async_to_sync(layer.group_send)(group, message)
         return True

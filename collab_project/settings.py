@@ -306,3 +306,7 @@ if REDIS_URL and (CHANNEL_REDIS_HOSTS or REDIS_SENTINELS):
 # cannot work: turn them off there.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_DISABLE_SERVER_SIDE_CURSORS", False)
+# True: an event's group_send is handed to the event loop and the database
+# thread returns at once (bench lever, see docs/performance.md); False waits
+# for the layer (async_to_sync), as the Channels tutorial does.
+BROADCAST_ASYNC_PUBLISH = env_bool("BROADCAST_ASYNC_PUBLISH", False)
