@@ -129,4 +129,5 @@ def test_env_example_documents_every_setting_read_in_settings():
     assert {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "EVENT_LOG_KEEP"} <= names
     example = (root / ".env.example").read_text()
     documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", example, flags=re.MULTILINE))
-    assert sorted(names - documented) == []
+    missing = sorted(names - documented)
+    assert not missing, f"read in settings.py but not documented in .env.example: {', '.join(missing)}"
