@@ -186,7 +186,14 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
                     await self.close_with(CLOSE_IDLE)
                     return
                 await _sockets.refresh(f"{self.limit_scope}:{self.user.pk}", self.channel_name)
-                await self.on_tick()
+                for hook in (self.on_tick, self.check_delivery):
+                    try:
+                        await hook()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        # One failing check must not end the watchdog (and the idle close with it).
+                        logger.exception("socket tick failed", extra={"user_id": self.user.pk})
         except asyncio.CancelledError:
             pass
         except Exception:
@@ -194,6 +201,9 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
 
     async def on_tick(self) -> None:
         pass
+
+    async def check_delivery(self) -> None:
+        """Every tick: deliver what the channel layer may have dropped."""
 
     # -- messages ------------------------------------------------------------
     async def send_json(self, payload: dict) -> None:

@@ -8,6 +8,7 @@ group before reading the log and dropping what was already delivered.
 """
 import asyncio
 import logging
+import time
 
 from django.conf import settings
 
@@ -42,6 +43,23 @@ def _membership(user, workspace_id):
 @db
 def _current_seq(workspace_id) -> int | None:
     return Workspace.objects.filter(pk=workspace_id).values_list("last_seq", flat=True).first()
+
+
+# workspace id -> (when read, last_seq): the periodic delivery check of every
+# socket of a workspace on this worker shares one query per tick.
+_seq_cache: dict[str, tuple[float, int | None]] = {}
+
+
+async def _current_seq_shared(workspace_id, max_age: float) -> int | None:
+    now = time.monotonic()
+    cached = _seq_cache.get(workspace_id)
+    if cached is not None and now - cached[0] < max_age:
+        return cached[1]
+    if len(_seq_cache) > 10_000:
+        _seq_cache.clear()
+    seq = await _current_seq(workspace_id)
+    _seq_cache[workspace_id] = (now, seq)
+    return seq
 
 
 @db
@@ -208,12 +226,20 @@ class WorkspaceConsumer(JsonSocketConsumer):
         await asyncio.sleep(max(settings.WS_REORDER_HOLD_MS / 1000, 0.5))
         await self._fill_tail()
 
-    async def _fill_tail(self):
+    async def check_delivery(self):
+        # A dropped event with no later one is otherwise only noticed at the
+        # client's next heartbeat; this bounds it by a watchdog tick.
+        await self._fill_tail(max_age=max(0.5, min(10.0, settings.WS_IDLE_TIMEOUT / 4)) / 2)
+
+    async def _fill_tail(self, max_age: float = 0):
         """Deliver from the log whatever was committed but never came through the layer."""
         async with self.lock:
             if self.closing or self.gap_timer_running():
                 return  # a held gap is filled by its own timer
-            current = await _current_seq(self.workspace_id)
+            if max_age:
+                current = await _current_seq_shared(self.workspace_id, max_age)
+            else:
+                current = await _current_seq(self.workspace_id)
             if current is not None and current > self.delivered:
                 await self._fill_from_log(up_to=current)
 

@@ -4,6 +4,7 @@ import time
 
 import pytest
 from channels.db import database_sync_to_async
+from django.test import override_settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,3 +77,70 @@ async def test_live_on_every_socket_of_the_user_and_nobody_elses(team, ws_connec
         assert await me.receive_nothing(timeout=0.3), name
         assert await board.receive_nothing(timeout=0.2), name
     assert await bob_me.receive_nothing(timeout=0.2)  # one notification, once per socket
+
+
+# -- the socket itself: errors, refusals, idle (rt) ----------------------------------------
+@pytest.fixture
+def people(db):
+    from django.contrib.auth import get_user_model
+
+    from workspaces import services
+
+    def make():
+        owner, bob = (get_user_model().objects.create(username=n) for n in ("owner", "bob"))
+        ws = services.workspace_create(actor=owner, name="W").data["id"]
+        services.member_add(actor=owner, workspace_id=ws, username="bob")  # bob: added_to_workspace
+        return owner, bob, ws
+
+    return database_sync_to_async(make)
+
+
+@pytest.fixture
+async def me(ws_connect):
+    opened = []
+
+    async def make(user=None, **kwargs):
+        comm, ok, _ = await ws_connect("/ws/me/", user, **kwargs)
+        opened.append(comm)
+        assert ok
+        return comm
+
+    yield make
+    for comm in opened:
+        try:
+            await comm.disconnect(timeout=2)
+        except Exception:
+            pass
+
+
+async def test_heartbeat_and_errors(people, me):
+    owner, bob, ws = await people()
+    comm = await me(bob)
+    await comm.receive_json_from(timeout=3)
+    await comm.send_json_to({"type": "heartbeat"})
+    assert await comm.receive_json_from(timeout=3) == {"type": "heartbeat.ack"}
+    for text in ("{bad", "[]", '{"type": "task.create", "data": {"title": "x"}}'):
+        await comm.send_to(text_data=text)
+        assert (await comm.receive_json_from(timeout=3))["code"] == "invalid"
+    await comm.send_to(text_data='{"type": "heartbeat", "pad": "' + "x" * 70000 + '"}')
+    assert (await comm.receive_json_from(timeout=3))["code"] == "too_large"
+    await comm.send_json_to({"type": "heartbeat"})
+    assert (await comm.receive_json_from(timeout=3))["type"] == "heartbeat.ack"
+
+
+async def test_refusals(people, me):
+    owner, bob, ws = await people()
+    comm = await me(token="garbage")
+    assert (await comm.receive_output(timeout=3))["code"] == 4401
+    with override_settings(WS_MAX_SOCKETS_PER_USER=1):
+        await me(bob)
+        extra = await me(bob)
+        assert await extra.receive_output(timeout=3) == {"type": "websocket.close", "code": 4429}
+
+
+async def test_idle_me_socket_closes_4408(people, me):
+    owner, bob, ws = await people()
+    with override_settings(WS_IDLE_TIMEOUT=1):
+        comm = await me(bob)
+        assert (await comm.receive_json_from(timeout=3))["type"] == "hello"
+        assert await comm.receive_output(timeout=3) == {"type": "websocket.close", "code": 4408}

@@ -539,6 +539,16 @@ async def test_event_dropped_right_after_connect_is_caught_up_unasked(world, con
     assert (await sock.recv(timeout=3))["seq"] == 3
 
 
+async def test_dropped_tail_event_is_filled_within_a_tick_unasked(world, connect, muted):
+    w = await world()
+    with override_settings(WS_IDLE_TIMEOUT=4):  # a watchdog tick of 1 s
+        sock, _ = await open_ws(connect, w)
+        assert await sock.quiet(0.8)  # past the catch-up after connect
+        with muted():
+            await create_tasks(w, 1)
+        assert (await sock.recv(timeout=2.5))["seq"] == 3
+
+
 async def test_limits_fail_open_when_redis_fails(world, connect, monkeypatch):
     from redis.exceptions import ConnectionError as RedisConnectionError
 
