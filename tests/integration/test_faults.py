@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -49,9 +50,9 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
         time.sleep(interval)
 
 
-def http(base: str, method: str, path: str, body=None, token=None, timeout=15.0):
+def http(base: str, method: str, path: str, body=None, token=None, timeout=15.0, headers=None):
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method)
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     if token:
@@ -408,3 +409,41 @@ async def test_a_database_outage_refuses_writes_cleanly_and_heals(stack, team):
             "status": "ok", "checks": {"database": "ok", "redis": "ok"}})
     finally:
         await sock.conn.close()
+
+
+def test_writes_cut_mid_flight_are_whole_and_a_retry_applies_them_once(stack, team):
+    """Writes in flight when the database goes away either commit whole or not
+    at all; retried with their Idempotency-Key they end up applied exactly once
+    (including one whose commit went through but whose answer was lost)."""
+    ws, token = team
+    count = 12
+
+    def write(n):
+        return http(stack.base, "POST", f"/api/workspaces/{ws}/tasks/", {"title": f"w{n}"}, token=token,
+                    headers={"Idempotency-Key": f"cut-{ws}-{n}"})
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(write, n) for n in range(count)]
+        wait_for(lambda: sum(f.done() for f in futures) >= 2, 30, "the first writes to finish")
+        stack.proxy.cut()
+        first = [f.result() for f in futures]
+    assert any(status == 201 for status, _ in first)
+    assert all(status in (201, 503) for status, _ in first), first
+    assert any(status == 503 for status, _ in first), "the cut came too late to catch a write in flight"
+    stack.proxy.restore()
+
+    answers = {}
+    deadline = time.monotonic() + 40
+    for n, (status, body) in enumerate(first):
+        while status != 201:
+            assert status == 503 and time.monotonic() < deadline, (status, body)
+            status, body = write(n)
+        answers[n] = body
+        if first[n][0] == 201:
+            assert first[n][1]["id"] == body["id"]
+    status, tasks = http(stack.base, "GET", f"/api/workspaces/{ws}/tasks/", token=token)
+    assert sorted(t["title"] for t in tasks["results"]) == sorted(f"w{n}" for n in range(count))
+    assert {t["id"] for t in tasks["results"]} == {answers[n]["id"] for n in range(count)}
+    status, log = http(stack.base, "GET", f"/api/workspaces/{ws}/events/?since=0", token=token)
+    assert [e["seq"] for e in log["results"]] == list(range(1, count + 1))
+    assert sorted(e["data"]["id"] for e in log["results"]) == sorted(t["id"] for t in tasks["results"])
