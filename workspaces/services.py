@@ -47,10 +47,11 @@ def _check_can_manage(actor_role: str, target_role: str) -> None:
 
 
 def _target_membership(workspace, user_id) -> Membership:
-    try:
-        pk = int(user_id)
-    except (TypeError, ValueError):
-        raise NotFound() from None
+    text = str(user_id) if isinstance(user_id, (int, str)) and not isinstance(user_id, bool) else ""
+    # ASCII digits only: int() would also read "１" or " 1 " as user 1.
+    if not (text.isascii() and text.isdigit()):
+        raise NotFound()
+    pk = int(text)
     if not 0 < pk < 2**31:  # beyond any user id; SQLite would overflow on it
         raise NotFound()
     membership = Membership.objects.select_related("user").filter(workspace=workspace, user_id=pk).first()

@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-__all__ = ["fast_hasher", "team", "Team", "event_count", "error_shape"]
+__all__ = ["fast_hasher", "team", "Team", "event_count", "error_shape", "each"]
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +86,18 @@ def error_shape(response, status: int, code: str | None = None) -> dict:
         assert body["code"] == "invalid", body
         assert isinstance(body.get("fields"), dict) and body["fields"], body
     return body
+
+
+def each(cases, check) -> None:
+    """Run `check(case)` for every case and report all failing cases at once.
+
+    Refused calls change nothing, so a list of them can share one set-up;
+    this keeps the suite fast without hiding which case broke.
+    """
+    failures = []
+    for case in cases:
+        try:
+            check(case)
+        except AssertionError as exc:
+            failures.append(f"{case!r:.200}: {exc}")
+    assert not failures, "\n".join(failures)

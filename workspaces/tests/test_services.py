@@ -122,6 +122,14 @@ def test_leave_and_owner_cannot(team):
         services.member_remove(actor=team.admin, workspace_id=team.ws, user_id=team.owner.pk)
 
 
+@pytest.mark.parametrize("user_id", [True, None, -1, 0, 2**63, "1 ", 1.0, "x"])
+def test_member_services_unknown_user_ids(team, user_id):
+    with pytest.raises(NotFound):
+        services.member_remove(actor=team.owner, workspace_id=team.ws, user_id=user_id)
+    with pytest.raises(NotFound):
+        services.member_role_change(actor=team.owner, workspace_id=team.ws, user_id=user_id, role="viewer")
+
+
 def test_role_change_to_same_role_writes_nothing(team):
     seq = team.workspace().last_seq
     result = services.member_role_change(actor=team.owner, workspace_id=team.ws, user_id=team.member.pk,
