@@ -47,7 +47,7 @@ function onMessage(msg, info = {}) {
       presence.clear();
       for (const p of msg.presence || []) presence.set(p.user.id, p);
       setRole(msg.role);
-      presenceState.sent = null;
+      presenceState.sent = "active|null";   // what the server assumes for a new socket
       sendPresence();
       if (info.fresh) loadSnapshot(msg.seq);
       else store.flush();
@@ -243,20 +243,40 @@ function matches(task) {
   return true;
 }
 
+// Cards are rebuilt only when what they show changed, and a column's nodes are
+// touched only when its order changed: a click in progress, a focus or a hover
+// survives the live updates of other cards.
+const cardCache = new Map();   // task id -> {sig, el}
+
+function cardFor(task) {
+  const sig = JSON.stringify([task, viewersOf(task.id).map((p) => p.user.id), canEdit(), socket.state,
+                              task.assigned_to && memberName(task.assigned_to)]);
+  const hit = cardCache.get(task.id);
+  if (hit && hit.sig === sig) return hit.el;
+  const el = cards.renderCard(task);
+  cardCache.set(task.id, { sig, el });
+  return el;
+}
+
 function render() {
   const view = store.view();
   const active = document.activeElement;
   const focusCard = active && active.closest ? active.closest(".task") : null;
-  const focus = focusCard ? { id: focusCard.dataset.id, action: active.dataset.action || null } : null;
+  const focus = focusCard ? { id: store.resolve(focusCard.dataset.id), action: active.dataset.action || null } : null;
 
   for (const status of STATUSES) {
     const all = view.filter((t) => t.status === status);
     const shown = all.filter(matches);
-    $(`col-${status}`).replaceChildren(...shown.map(cards.renderCard));
+    const list = $(`col-${status}`);
+    const nodes = shown.map(cardFor);
+    const current = list.children;
+    if (current.length !== nodes.length || nodes.some((node, i) => current[i] !== node)) list.replaceChildren(...nodes);
     const count = document.querySelector(`[data-count="${status}"]`);
     count.textContent = shown.length === all.length ? String(all.length) : `${shown.length} / ${all.length}`;
   }
-  if (focus) {
+  const ids = new Set(view.map((t) => t.id));
+  for (const id of cardCache.keys()) if (!ids.has(id)) cardCache.delete(id);
+  if (focus && (!document.activeElement || document.activeElement === document.body)) {
     const card = document.querySelector(`.task[data-id="${CSS.escape(focus.id)}"]`);
     const target = card && (focus.action ? card.querySelector(`[data-action="${focus.action}"]`) : card);
     if (target) target.focus();

@@ -81,6 +81,12 @@ export function createCards({ store, socket, board, canEdit, matches, memberName
     const list = view.filter((t) => t.status === status && t.id !== id);
     let index = beforeId ? list.findIndex((t) => t.id === beforeId) : list.length;
     if (index < 0) index = list.length;
+    if (status === task.status) {
+      // Dropped where it already is: no write.
+      const column = view.filter((t) => t.status === status);
+      const at = column.findIndex((t) => t.id === id);
+      if (column[at - 1] === list[index - 1] && column[at + 1] === list[index]) return;
+    }
     const position = positionBetween(list[index - 1], list[index]);
     const fields = {};
     if (status !== task.status) fields.status = status;
@@ -115,7 +121,7 @@ export function createCards({ store, socket, board, canEdit, matches, memberName
     const button = e.target.closest("button[data-action]");
     const card = e.target.closest(".task");
     if (!button || !card) return;
-    const id = card.dataset.id;
+    const id = store.resolve(card.dataset.id);   // the card may have just been confirmed
     const action = button.dataset.action;
     if (action === "open") openEditor(id);
     else if (action === "complete") toggleDone(id);
@@ -128,10 +134,10 @@ export function createCards({ store, socket, board, canEdit, matches, memberName
     const keys = { ArrowLeft: "left", ArrowRight: "right", ArrowUp: "up", ArrowDown: "down" };
     if (e.altKey && keys[e.key] && canEdit()) {
       e.preventDefault();
-      moveBy(card.dataset.id, keys[e.key]);
+      moveBy(store.resolve(card.dataset.id), keys[e.key]);
     } else if (e.key === "Enter" && e.target === card) {
       e.preventDefault();
-      openEditor(card.dataset.id);
+      openEditor(store.resolve(card.dataset.id));
     }
   });
 
@@ -139,7 +145,7 @@ export function createCards({ store, socket, board, canEdit, matches, memberName
   board.addEventListener("dragstart", (e) => {
     const card = e.target.closest(".task");
     if (!card || !canEdit()) return;
-    dragging = { id: card.dataset.id };
+    dragging = { id: store.resolve(card.dataset.id) };
     e.dataTransfer.effectAllowed = "move";
     e.dataTransfer.setData("text/plain", card.dataset.id);
     card.classList.add("dragging");
@@ -181,6 +187,7 @@ export function createCards({ store, socket, board, canEdit, matches, memberName
     if (!dragging) return;
     dragging = null;
     clearDropMarks();
+    for (const el of board.querySelectorAll(".task.dragging")) el.classList.remove("dragging");
     render();
   }
   board.addEventListener("dragend", endDrag);

@@ -38,6 +38,7 @@ export function createEditor({ store, canEdit, viewersOf, setViewing }) {
   }
 
   function openEditor(id) {
+    id = store.resolve(id);
     const task = store.view().find((t) => t.id === id);
     if (!task) return;
     editing = { id, base: store.tasks.get(id)?.version ?? null, baseline: {} };

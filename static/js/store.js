@@ -81,7 +81,7 @@ export class BoardStore {
     const mine = ev.op_id && ev.actor && ev.actor.id === this.userId
       ? this.ops.find((op) => op.op_id === ev.op_id) : null;
     if (mine) {
-      this._resolve(mine, ev.type === "task.deleted" ? ev.data : ev.data);
+      this._confirm(mine, ev.data);
       return true;
     }
     if (ev.type === "task.created" || ev.type === "task.updated") {
@@ -173,10 +173,10 @@ export class BoardStore {
   onAck(msg) {
     const op = this.ops.find((o) => o.op_id === msg.op_id);
     if (!op) { if (this.inflight === msg.op_id) this.inflight = null; this.flush(); return; }
-    this._resolve(op, msg.data);
+    this._confirm(op, msg.data);
   }
 
-  _resolve(op, data) {
+  _confirm(op, data) {
     this.ops = this.ops.filter((o) => o !== op);
     if (this.inflight === op.op_id) this.inflight = null;
     if (op.type === "task.create" && data) {
@@ -212,7 +212,9 @@ export class BoardStore {
   onError(msg) {
     const op = this.ops.find((o) => o.op_id === msg.op_id);
     if (!op) {
-      this.onProblem({ code: msg.code, detail: msg.detail });
+      // Not a write of ours (a presence update, a message from before a reload).
+      if (msg.op_id || msg.code !== "invalid") this.onProblem({ code: msg.code, detail: msg.detail });
+      else console.warn("socket error", msg.detail);
       return;
     }
     if (this.inflight === op.op_id) this.inflight = null;
@@ -250,6 +252,11 @@ export class BoardStore {
       }
     }
     return [...tasks.values()].sort((a, b) => a.position - b.position || String(a.id).localeCompare(String(b.id)));
+  }
+
+  // The current id of a task: a temporary id is followed to its server id.
+  resolve(id) {
+    return this.resolved.get(id) || id;
   }
 
   pendingCount() {
