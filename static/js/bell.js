@@ -49,13 +49,17 @@ export function createBell() {
   }
 
   async function markRead(n) {
-    if (n.read_at) return;
-    try {
-      const updated = await api("POST", `/api/notifications/${n.id}/read/`);
-      Object.assign(n, updated);
-      setUnread(unread - 1);
-      render();
-    } catch (e) { toast(e.message, { kind: "error" }); }
+    if (!n.read_at) {
+      try {
+        const updated = await api("POST", `/api/notifications/${n.id}/read/`);
+        Object.assign(n, updated);
+        setUnread(unread - 1);
+        render();
+      } catch (e) { toast(e.message, { kind: "error" }); return; }
+    }
+    // From another page, a notification about a workspace opens its board.
+    const board = n.workspace ? `/workspaces/${n.workspace}/` : null;
+    if (board && n.type !== "removed_from_workspace" && !location.pathname.startsWith(board)) location.href = board;
   }
 
   function toggle(open) {

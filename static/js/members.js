@@ -64,6 +64,14 @@ async function loadMembers() {
         `${m.user.username} is now ${select.value}.`));
       row.append(select, confirmButton("Remove", () => run(
         () => api("DELETE", `/api/workspaces/${WS}/members/${m.user.id}/`), `${m.user.username} was removed.`)));
+      if (myRole === "owner") {
+        // The owner cannot leave; handing over makes them an admin.
+        row.append(confirmButton("Make owner", async () => {
+          await run(() => api("POST", `/api/workspaces/${WS}/transfer/`, { user_id: m.user.id }),
+            `${m.user.username} is now the owner.`);
+          location.reload();
+        }));
+      }
     } else {
       row.append(h("span", { class: `role-pill role-${m.role}` }, m.role));
     }
