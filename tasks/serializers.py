@@ -52,6 +52,6 @@ class TaskListQuerySerializer(serializers.Serializer):
     def validate_assigned_to(self, value):
         if value in ("", "null", "none"):
             return None
-        if not value.isdigit() or int(value) > 2**31 - 1:
+        if not (value.isascii() and value.isdigit()) or int(value) > 2**31 - 1:  # "²".isdigit() is True
             raise serializers.ValidationError("Must be a user id, or null.")
         return int(value)

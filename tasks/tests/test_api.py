@@ -227,7 +227,7 @@ def test_filters_and_search(team, api):
     assert titles("?q=") == ["Write report", "Review", "Lunch"]
     assert titles("?q=%25") == []  # a literal %, not a wildcard
     for bad in ("?status=doing", "?assigned_to=abc", f"?assigned_to={2**63}", "?q=" + "x" * 201, "?q=%00",
-                "?status=%00", "?assigned_to=%00", "?assigned_to=-1"):
+                "?status=%00", "?assigned_to=%00", "?assigned_to=-1", "?assigned_to=%C2%B2", "?assigned_to=1.0"):
         error_shape(client.get(tasks_url(team) + bad), 400)
 
 
