@@ -75,6 +75,21 @@ def idempotent(func: Callable[..., WriteResult]) -> Callable[..., WriteResult]:
     return wrapper
 
 
+def operation_recorded(*, user, key) -> bool:
+    """Whether this user's key already holds an answer to replay.
+
+    A transport checks this before its own access checks: the retry of a
+    leave, a delete or a transfer must get its first answer, though the
+    caller's membership is no longer what it was.
+    """
+    if not getattr(user, "is_authenticated", False) or not isinstance(key, str) or not key:
+        return False
+    if len(key) > 64 or _UNSTORABLE.search(key):
+        return False
+    since = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+    return OperationRecord.objects.filter(user=user, key=key, created_at__gte=since).exists()
+
+
 def operation_records_prune(*, older_than_hours: int | None = None) -> int:
     hours = older_than_hours if older_than_hours is not None else settings.IDEMPOTENCY_TTL_HOURS
     deleted, _ = OperationRecord.objects.filter(created_at__lt=timezone.now() - timedelta(hours=hours)).delete()

@@ -1,8 +1,9 @@
 """Helpers shared by the REST views of every app."""
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from workspaces.idempotency import WriteResult
+from workspaces.idempotency import WriteResult, operation_recorded
 from workspaces.selectors import membership_get
 
 
@@ -35,5 +36,9 @@ class WorkspaceScopedView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        self.membership = None
+        if request.method not in SAFE_METHODS and operation_recorded(user=request.user,
+                                                                     key=idempotency_key(request)):
+            return  # a retry: the service replays its first answer, whatever the caller's role is now
         self.membership = membership_get(user=request.user, workspace_id=kwargs["ws"],
                                          min_role=self.min_roles.get(request.method, "viewer"))

@@ -222,6 +222,48 @@ def test_transfer_makes_old_owner_admin(team, api):
                 "owner_must_transfer")
 
 
+def test_retries_replay_though_the_role_changed(team, api):
+    """A retried transfer, leave or delete gets its first answer, not 403/404."""
+    base_url = f"/api/workspaces/{team.ws}/"
+    owner, member = api(team.owner), api(team.member)
+    first = owner.post(base_url + "transfer/", {"user_id": team.admin.pk}, format="json", HTTP_IDEMPOTENCY_KEY="t")
+    again = owner.post(base_url + "transfer/", {"user_id": team.admin.pk}, format="json", HTTP_IDEMPOTENCY_KEY="t")
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    error_shape(owner.post(base_url + "transfer/", {"user_id": team.admin.pk}, format="json"), 403)
+    left = member.delete(base_url + f"members/{team.member.pk}/", HTTP_IDEMPOTENCY_KEY="bye")
+    assert left.status_code == 204
+    assert member.delete(base_url + f"members/{team.member.pk}/", HTTP_IDEMPOTENCY_KEY="bye").status_code == 204
+    error_shape(member.delete(base_url + f"members/{team.member.pk}/"), 404)
+    # A key of theirs does not open someone else's workspace: the service checks access itself.
+    error_shape(member.patch(base_url, {"name": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="other"), 404)
+    error_shape(member.get(base_url, HTTP_IDEMPOTENCY_KEY="bye"), 404)
+    seq = team.workspace().last_seq
+    new_owner = api(team.admin)
+    assert new_owner.delete(base_url, HTTP_IDEMPOTENCY_KEY="gone").status_code == 204
+    assert new_owner.delete(base_url, HTTP_IDEMPOTENCY_KEY="gone").status_code == 204
+    error_shape(new_owner.delete(base_url), 404)
+    assert seq > 6 and not Workspace.objects.filter(pk=team.ws).exists()
+
+
+def test_reused_key_elsewhere_replays_and_writes_nothing(team, api):
+    """A key reused on another workspace's URL replays the caller's own answer: nothing is
+    written there, and the answer is the same whether that workspace exists or not."""
+    import uuid
+
+    from tasks.models import Task
+    from workspaces import services
+
+    member = api(team.member)
+    first = member.post(f"/api/workspaces/{team.ws}/tasks/", {"title": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert first.status_code == 201
+    other = services.workspace_create(actor=team.outsider, name="Other").data["id"]
+    for ws in (other, uuid.uuid4()):
+        response = member.post(f"/api/workspaces/{ws}/tasks/", {"title": "b"}, format="json",
+                               HTTP_IDEMPOTENCY_KEY="k")
+        assert response.status_code == 201 and response.json() == first.json()
+    assert not Task.objects.filter(workspace_id=other).exists()
+
+
 def test_transfer_to_non_member_or_self_is_400(team, api):
     client = api(team.owner)
     for user_id in (team.outsider.pk, team.owner.pk, 999999):
