@@ -45,26 +45,44 @@ def _current_seq(workspace_id) -> int | None:
     return Workspace.objects.filter(pk=workspace_id).values_list("last_seq", flat=True).first()
 
 
-# workspace id -> (when read, last_seq): the periodic delivery check of every
-# socket of a workspace on this worker shares one query per tick.
-_seq_cache: dict[str, tuple[float, int | None]] = {}
+# The sockets of one workspace on one worker usually miss the same events at
+# the same moment (a layer hiccup hits the whole process): their log reads are
+# shared, so a gap costs one query per worker, not one per socket.
+_inflight: dict[tuple, asyncio.Future] = {}
+_seq_reads: dict[str, tuple[float, asyncio.Future]] = {}
 
 
-async def _current_seq_shared(workspace_id, max_age: float) -> int | None:
-    now = time.monotonic()
-    cached = _seq_cache.get(workspace_id)
-    if cached is not None and now - cached[0] < max_age:
-        return cached[1]
-    if len(_seq_cache) > 10_000:
-        _seq_cache.clear()
-    seq = await _current_seq(workspace_id)
-    _seq_cache[workspace_id] = (now, seq)
-    return seq
+async def _shared(key: tuple, make):
+    """Await the read `key` already running, or start it (single flight)."""
+    future = _inflight.get(key)
+    if future is None:
+        future = _inflight[key] = asyncio.ensure_future(make())
+        future.add_done_callback(lambda done: _inflight.pop(key, None) if _inflight.get(key) is done else None)
+    return await asyncio.shield(future)
+
+
+async def _last_seq(workspace_id, not_before: float) -> int | None:
+    """last_seq from a read that started at or after `not_before` (monotonic),
+    shared with this worker's other sockets. Fresh enough to show every
+    event committed before `not_before`, which is all a check needs."""
+    started, read = _seq_reads.get(workspace_id, (0.0, None))
+    if read is None or started < not_before or (read.done() and (read.cancelled() or read.exception())):
+        if len(_seq_reads) > 10_000:
+            _seq_reads.clear()
+        started, read = time.monotonic(), asyncio.ensure_future(_current_seq(workspace_id))
+        _seq_reads[workspace_id] = (started, read)
+    return await asyncio.shield(read)
 
 
 @db
-def _events_after(workspace_id, last_seq: int, since: int, limit: int):
+def _read_events_after(workspace_id, last_seq: int, since: int, limit: int):
     return events_after(workspace_id=workspace_id, last_seq=last_seq, since=since, limit=limit)
+
+
+async def _events_after(workspace_id, last_seq: int, since: int, limit: int):
+    # Committed events up to last_seq never change, so a shared answer is the same answer.
+    return await _shared(("events", workspace_id, last_seq, since, limit),
+                         lambda: _read_events_after(workspace_id, last_seq, since, limit))
 
 
 @db
@@ -223,23 +241,22 @@ class WorkspaceConsumer(JsonSocketConsumer):
             del self.pending[seq]
 
     async def _catch_up_later(self):
+        subscribed = time.monotonic()
         await asyncio.sleep(max(settings.WS_REORDER_HOLD_MS / 1000, 0.5))
-        await self._fill_tail()
+        await self._fill_tail(not_before=subscribed + 0.1)
 
     async def check_delivery(self):
         # A dropped event with no later one is otherwise only noticed at the
         # client's next heartbeat; this bounds it by a watchdog tick.
-        await self._fill_tail(max_age=max(0.5, min(10.0, settings.WS_IDLE_TIMEOUT / 4)) / 2)
+        tick = max(0.5, min(10.0, settings.WS_IDLE_TIMEOUT / 4))
+        await self._fill_tail(not_before=time.monotonic() - tick / 2)
 
-    async def _fill_tail(self, max_age: float = 0):
+    async def _fill_tail(self, not_before: float | None = None):
         """Deliver from the log whatever was committed but never came through the layer."""
         async with self.lock:
             if self.closing or self.gap_timer_running():
                 return  # a held gap is filled by its own timer
-            if max_age:
-                current = await _current_seq_shared(self.workspace_id, max_age)
-            else:
-                current = await _current_seq(self.workspace_id)
+            current = await _last_seq(self.workspace_id, time.monotonic() if not_before is None else not_before)
             if current is not None and current > self.delivered:
                 await self._fill_from_log(up_to=current)
 

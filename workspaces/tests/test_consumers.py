@@ -580,3 +580,35 @@ async def test_notification_reaches_the_workspace_socket(world, connect):
     got = {m["type"]: m for m in await sock.recv_n(2)}
     assert got["notification"]["data"]["type"] == "task_assigned"
     assert got["task.created"]["data"]["assigned_to"] == w["member"].pk
+
+
+async def test_log_reads_of_a_worker_are_shared(world, monkeypatch):
+    import asyncio
+    import time
+
+    from workspaces import consumers
+
+    w = await world()
+    calls = []
+    real_events, real_seq = consumers._read_events_after, consumers._current_seq
+
+    async def counted_events(*args):
+        calls.append(("events", args))
+        return await real_events(*args)
+
+    async def counted_seq(*args):
+        calls.append(("seq", args))
+        return await real_seq(*args)
+
+    monkeypatch.setattr(consumers, "_read_events_after", counted_events)
+    monkeypatch.setattr(consumers, "_current_seq", counted_seq)
+    results = await asyncio.gather(*(consumers._events_after(w["ws"], 2, 0, 10) for _ in range(5)))
+    assert all(r == results[0] for r in results) and [e["seq"] for e in results[0][0]] == [1, 2]
+    assert [c[0] for c in calls] == ["events"]
+    start = time.monotonic()
+    seqs = await asyncio.gather(*(consumers._last_seq(w["ws"], start) for _ in range(5)))
+    assert seqs == [2] * 5 and [c[0] for c in calls] == ["events", "seq"]
+    assert await consumers._last_seq(w["ws"], start) == 2  # fresh enough: no new read
+    await create_tasks(w, 1)
+    assert await consumers._last_seq(w["ws"], time.monotonic()) == 3  # asked for newer: reads again
+    assert [c[0] for c in calls] == ["events", "seq", "seq"]
