@@ -310,3 +310,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # thread returns at once (bench lever, see docs/performance.md); False waits
 # for the layer (async_to_sync), as the Channels tutorial does.
 BROADCAST_ASYNC_PUBLISH = env_bool("BROADCAST_ASYNC_PUBLISH", False)
+if REDIS_URL:
+    # After a Redis restart every pooled connection is stale; redis-py then fails
+    # the first command on each (a SUBSCRIBE for a new socket, a cache read)
+    # unless told to reconnect and retry. A short retry covers a restart or a
+    # failover without stretching an outage much (about 0.3 s per command).
+    from redis.asyncio.retry import Retry as _AsyncRetry
+    from redis.backoff import ExponentialBackoff as _Backoff
+    from redis.exceptions import ConnectionError as _RedisConnectionError, TimeoutError as _RedisTimeoutError
+    from redis.retry import Retry as _Retry
+
+    _redis_retry = {"retry_on_error": [_RedisConnectionError, _RedisTimeoutError]}
+    _layer_config = CHANNEL_LAYERS["default"]["CONFIG"]
+    _layer_config["hosts"] = [
+        {**({"address": host} if isinstance(host, str) else host), **_redis_retry,
+         "retry": _AsyncRetry(_Backoff(cap=0.25, base=0.05), 2)}
+        for host in _layer_config["hosts"]
+    ]
+    CACHES["default"]["OPTIONS"].update(_redis_retry, retry=_Retry(_Backoff(cap=0.25, base=0.05), 2))

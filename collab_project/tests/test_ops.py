@@ -93,9 +93,12 @@ def test_readyz_503_names_the_failed_dependency(client, monkeypatch):
 
 
 def test_health_endpoints_are_not_throttled(client, monkeypatch):
+    from django.core.cache.backends.locmem import LocMemCache
     from rest_framework.throttling import SimpleRateThrottle
 
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "1/min", "user": "1/min"})
+    # A private cache: a shared test Redis may be flushed by other runs mid-test.
+    monkeypatch.setattr(SimpleRateThrottle, "cache", LocMemCache("ops-throttle", {}))
     before = scrape(client)
     statuses = [client.get("/api/schema/?format=json").status_code for _ in range(2)]
     assert statuses[-1] == 429, statuses  # the throttle is really on for the API

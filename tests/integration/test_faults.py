@@ -251,25 +251,15 @@ class Client:
         self.seqs: list[int] = []
 
     @classmethod
-    async def open(cls, stack, ws, token, since=None, attempts=3):
-        """Connect like a real client: a connect the server fails (1011) is retried.
-
-        Right after a Redis restart a worker's pooled Redis connections are
-        stale and the first command on each fails (see the report on
-        collab_project/redis_client.py); a reconnect then succeeds.
-        """
+    async def open(cls, stack, ws, token, since=None):
+        """Connect; right after a Redis restart too, the first attempt must work
+        (stale pooled Redis connections are retried, see settings.py)."""
         from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosedError
 
         query = f"?token={token}" + (f"&since={since}" if since is not None else "")
-        for attempt in range(attempts):
-            client = cls(await connect(f"{stack.ws_base}/ws/workspaces/{ws}/{query}", open_timeout=10))
-            try:
-                client.hello = await client.next("hello")
-                return client
-            except ConnectionClosedError as exc:
-                if exc.rcvd is None or exc.rcvd.code != 1011 or attempt == attempts - 1:
-                    raise
+        client = cls(await connect(f"{stack.ws_base}/ws/workspaces/{ws}/{query}", open_timeout=10))
+        client.hello = await client.next("hello")
+        return client
 
     async def next(self, *kinds, timeout=10.0) -> dict:
         deadline = time.monotonic() + timeout
