@@ -79,6 +79,7 @@ class Client:
             s.connect_ms = (time.perf_counter() - started) * 1000
             s.hello = s.last = hello["seq"]
         asyncio.ensure_future(self.read(s))
+        asyncio.ensure_future(self.heartbeat(s))
 
     async def read(self, s: Sock):
         now_ns = time.time_ns
@@ -171,21 +172,16 @@ class Client:
             self.sent += 1
             k += 1
 
-    async def heartbeats(self):
-        """A heartbeat per socket every HEARTBEAT_EVERY s, spread evenly, so the
-        server's idle watchdog (60 s) keeps every socket open."""
-        live = [s for s in self.socks if s.conn is not None]
-        if not live:
-            return
-        gap = HEARTBEAT_EVERY / len(live)
-        while True:
-            for s in live:
-                if s.closed is None:
-                    try:
-                        await s.conn.send('{"type":"heartbeat"}')
-                    except ConnectionClosed:
-                        pass
-                await asyncio.sleep(gap)
+    async def heartbeat(self, s: Sock):
+        """A heartbeat every HEARTBEAT_EVERY s from the socket's connect on, so
+        the server's idle watchdog (60 s) keeps it open however long the rest take."""
+        await asyncio.sleep(HEARTBEAT_EVERY * (0.5 + (s.wid % 50) / 100))
+        while s.closed is None:
+            try:
+                await s.conn.send('{"type":"heartbeat"}')
+            except ConnectionClosed:
+                return
+            await asyncio.sleep(HEARTBEAT_EVERY)
 
     async def watch_loop(self, until: float):
         """Event-loop lag: how late a 5 ms sleep wakes up (the client's own backlog)."""
@@ -200,7 +196,6 @@ class Client:
         failures: list[str] = []
         started = time.perf_counter()
         await asyncio.gather(*(self.open(s, sem, failures) for s in self.socks))
-        asyncio.ensure_future(self.heartbeats())
         return {"ok": sum(1 for s in self.socks if s.conn is not None and not s.closed),
                 "failed": len(failures), "failures": failures[:3],
                 "connect_ms": [s.connect_ms for s in self.socks if s.connect_ms is not None],

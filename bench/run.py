@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ def parse(argv):
     p.add_argument("--sockets", type=int, default=10, help="custom scenario: sockets in one workspace")
     p.add_argument("--rate", type=float, default=5, help="custom scenario: total writes/s")
     p.add_argument("--writers", type=int, default=2, help="custom scenario: writing sockets")
+    p.add_argument("--idle-sockets", type=int, default=None, help="idle scenario: sockets (default 5000, quick 500)")
     p.add_argument("--profile", default=None,
                    help="scenario[:config] to profile worker 0 with py-spy during its window")
     p.add_argument("--out", default=None, help="result JSON path (a .md table is written beside it)")
@@ -129,14 +131,21 @@ def run_idle(sc, specs, workers, topo, args) -> dict:
         time.sleep(2)
 
 
+def _terminate(signum, frame):
+    raise SystemExit(f"stopped by signal {signum}")  # unwinds: workers stopped, database dropped
+
+
 def main(argv=None) -> int:
     args = parse(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     raise_nofile()
     cat = catalogue(args.quick)
     names = args.scenarios.split(",") if args.scenarios else [n for n in DEFAULT_SCENARIOS if n in cat]
     if "custom" in names:
         from bench.scenarios import Scenario
         cat["custom"] = Scenario("custom", "custom", sockets=args.sockets, rate=args.rate, writers=args.writers)
+    if args.idle_sockets:
+        cat["idle"].sockets = args.idle_sockets
     unknown = [n for n in names if n not in cat]
     if unknown:
         sys.exit(f"unknown scenario(s) {unknown}; choose from {list(cat)}")

@@ -38,7 +38,7 @@ def catalogue(quick: bool) -> dict[str, Scenario]:
         "n500": Scenario("n500", "single", sockets=500, rate=20, writers=20),
         "many": Scenario("many", "many", workspaces=100, sockets=1000, rate=100, writers=100),
         "ramp": Scenario("ramp", "ramp", sockets=200, writers=20,
-                         steps=[5, 10, 15, 20, 30, 40, 50, 60, 75, 90, 110, 130, 160, 200]),
+                         steps=[2, 5, 10, 15, 20, 30, 40, 50, 60, 75, 90, 110, 130, 160, 200]),
         "idle": Scenario("idle", "idle", workspaces=100, sockets=5000, per_member=5),
     }
 
@@ -60,17 +60,19 @@ class Topology:
 def plan(sc: Scenario, topo: Topology, workers: Workers) -> list[dict]:
     specs = []
     if sc.kind in ("single", "ramp"):
+        # Writers spread evenly over the members and alternate between the workers.
         stride = max(1, sc.sockets // max(1, sc.writers))
+        writing = {k * stride + (k % workers.count if stride > 1 else 0) for k in range(sc.writers)}
         for i in range(sc.sockets):
             user = topo.users[i]
             specs.append({"url": f"{workers.ws(i)}/ws/workspaces/{topo.big}/?token={user['token']}",
-                          "ws": topo.big, "writer": (i % stride == 0 and i // stride < sc.writers), "wid": i})
+                          "ws": topo.big, "writer": i in writing, "wid": i})
     elif sc.kind == "many":
         for k, (ws, members) in enumerate(topo.many[:sc.workspaces]):
             for j, user in enumerate(members):
                 i = len(specs)
                 specs.append({"url": f"{workers.ws(i)}/ws/workspaces/{ws}/?token={user['token']}",
-                              "ws": ws, "writer": j == 0 and k < sc.writers, "wid": i})
+                              "ws": ws, "writer": j == k % workers.count and k < sc.writers, "wid": i})
     elif sc.kind == "idle":
         # Every socket on worker 0: memory per socket of one process.
         for (ws, members) in topo.many[:sc.workspaces]:
