@@ -67,4 +67,18 @@ def test_invite_signup_join_and_manage_members(browser, server_url, session):
     m = session("mallory")
     assert m.page.goto(f"/workspaces/{ws}/").status == 404
     assert m.page.goto(f"/workspaces/{ws}/members/").status == 404
-    open_board(a, ws)
+
+    # Added by username, then made owner: the old owner is an admin and may leave.
+    pa.fill("#member-add-name", m.username)
+    pa.click("#member-add button[type=submit]")
+    row = pa.locator(f".member[data-user-id='{m.user_id}']")
+    expect(row).to_be_visible()
+    expect(pa.locator("#leave-btn")).to_be_hidden()
+    row.get_by_role("button", name="Make owner").click()
+    row.get_by_role("button", name="Confirm").click()
+    expect(pa.locator("#my-role")).to_have_text("admin")
+    expect(pa.locator(f".member[data-user-id='{m.user_id}']")).to_contain_text("owner")
+    pa.click("#leave-btn")
+    pa.click("#leave-btn")
+    expect(pa).to_have_url(re.compile(r"/$"))
+    assert a.api("GET", f"/api/workspaces/{ws}/").status == 404
