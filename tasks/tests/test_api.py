@@ -1,8 +1,6 @@
 """REST for tasks: shape, defaults, filters, pagination, conflicts, retries, bad input."""
 import uuid
 
-import pytest
-
 from tasks import services
 from tasks.models import Task
 from workspaces.models import Event, OperationRecord
