@@ -62,7 +62,7 @@ def plan(sc: Scenario, topo: Topology, workers: Workers) -> list[dict]:
     if sc.kind in ("single", "ramp"):
         # Writers spread evenly over the members and alternate between the workers.
         stride = max(1, sc.sockets // max(1, sc.writers))
-        writing = {k * stride + (k % workers.count if stride > 1 else 0) for k in range(sc.writers)}
+        writing = {k * stride + ((k - k * stride) % workers.count if stride > 1 else 0) for k in range(sc.writers)}
         for i in range(sc.sockets):
             user = topo.users[i]
             specs.append({"url": f"{workers.ws(i)}/ws/workspaces/{topo.big}/?token={user['token']}",

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_harness_small_run(tmp_path):
     out = tmp_path / "result.json"
     cmd = [sys.executable, str(ROOT / "bench" / "run.py"), "--scenarios", "custom", "--sockets", "10",
-           "--rate", "4", "--writers", "2", "--configs", "shipped", "--warmup", "1", "--duration", "4",
-           "--procs", "2", "--out", str(out)]
+           "--rate", "4", "--writers", "2", "--configs", "shipped", "--warmup", "0.5", "--duration", "3",
+           "--procs", "1", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     doc = json.loads(out.read_text())
