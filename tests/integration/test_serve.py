@@ -95,9 +95,10 @@ class Served:
             base_env(), DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="it-only-secret", DEBUG="0",
             REDIS_KEY_PREFIX=f"it{uuid.uuid4().hex[:10]}", CACHE_PREFIX=f"itc{uuid.uuid4().hex[:10]}",
             WS_CONNECTS_PER_MINUTE="1000", API_ANON_RATE="10000/min", API_USER_RATE="10000/min",
-            LOG_LEVEL="WARNING", **env,
+            LOG_LEVEL="INFO", **env,
         )
-        self.log = open(os.environ.get("IT_SERVE_LOG", os.devnull), "a")
+        self.log_path = Path(tempfile.mkstemp(prefix="collab-it-serve-", suffix=".log")[1])
+        self.log = open(self.log_path, "a")
         self.process = subprocess.Popen(
             [PY, "scripts/serve.py", "--workers", str(workers), "--port", str(self.port), "--host", "127.0.0.1",
              "--grace", "10"],
@@ -141,6 +142,10 @@ class Served:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.log.close()
+        if self.log_path.exists():
+            if os.environ.get("IT_SERVE_LOG"):
+                shutil.copy(self.log_path, os.environ["IT_SERVE_LOG"])
+            self.log_path.unlink()
         return self.process.returncode
 
 
@@ -202,6 +207,9 @@ async def socket_on_new_worker(served: Served, ws: str, token: str, taken: set[s
             await client.close()
 
 
+TOKENS: list[str] = []  # every access token the tests used, to look for in the logs
+
+
 # -- fixtures -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def served():
@@ -236,6 +244,7 @@ def team(served):
     status, body = http(served.base, "POST", f"/api/workspaces/{ws}/members/", {"username": f"mem{suffix}"},
                         token=owner)
     assert status == 201, body
+    TOKENS.extend([owner, member])
     return ws, owner, member
 
 
@@ -326,6 +335,27 @@ async def test_a_killed_worker_is_replaced_and_its_client_catches_up(served, tea
     finally:
         await other_client.close()
         await victim_client.close()
+
+
+def test_worker_logs_are_json_with_context_and_never_a_token(served, team):
+    ws, owner, _ = team
+    status, _ = http(served.base, "POST", f"/api/workspaces/{ws}/tasks/", {"title": "logged"}, token=owner)
+    assert status == 201
+
+    def lines():
+        return [json.loads(line) for line in served.log_path.read_text().splitlines() if line.startswith("{")]
+
+    wait_for(lambda: any(line["msg"] == "write" and line.get("workspace") == ws for line in lines()), 10,
+             "the write line")
+    text = served.log_path.read_text()
+    assert TOKENS and not any(token in text or token.split(".")[1] in text for token in TOKENS)
+    logged = lines()
+    # Both workers log, each line naming its own pid.
+    assert len({line["worker"] for line in logged if line["logger"] != "collab.serve"}) >= 2
+    for msg in ("socket connected", "socket disconnected", "write"):
+        found = [line for line in logged if line["msg"] == msg]
+        assert found, msg
+        assert all(line.get("workspace") and line.get("user") and line.get("worker") for line in found), found[0]
 
 
 def test_sigterm_stops_every_worker_cleanly(served):
