@@ -41,7 +41,7 @@ def _server_env(tmp: Path) -> dict:
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server_url():
     tmp = Path(tempfile.mkdtemp(prefix="collab_e2e_"))
     env = _server_env(tmp)
@@ -82,7 +82,7 @@ def server_url():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     from playwright.sync_api import sync_playwright
 
