@@ -46,6 +46,8 @@ CONFIGS = {
     "uvloop": ({}, True),
     "async-publish": ({"BROADCAST_ASYNC_PUBLISH": "1"}, False),
     "uvloop+async": ({"BROADCAST_ASYNC_PUBLISH": "1"}, True),
+    "db-threads": ({"BENCH_DB_THREADS": "1"}, False),
+    "db-threads+async": ({"BENCH_DB_THREADS": "1", "BROADCAST_ASYNC_PUBLISH": "1"}, False),
 }
 
 # Limits raised so the run measures the broadcast path, not the limiter.
