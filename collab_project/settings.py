@@ -150,7 +150,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": os.environ.get("CACHE_PREFIX", "collab"),
+            "KEY_PREFIX": os.environ.get("REDIS_KEY_PREFIX", "collab") + ":cache",
         }
     }
 else:
