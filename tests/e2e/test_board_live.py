@@ -38,6 +38,7 @@ def test_changes_by_one_user_show_live_for_the_other(session):
     a_card.focus()
     pa.keyboard.press("Alt+ArrowRight")
     expect(pb.locator("#col-in_progress .task")).to_have_count(1, timeout=LIVE)
+    expect(pa.locator("#col-in_progress .task")).to_be_focused()   # focus follows the moved card
 
     # Complete with the button.
     card(pa, "Write the release notes v2").hover()
