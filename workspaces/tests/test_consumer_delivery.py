@@ -1,0 +1,158 @@
+"""The workspace socket's delivery guarantee against a misbehaving channel
+layer (events dropped, early, late, repeated), liveness, and the shared log
+reads. Runs on SQLite + the in-memory layer and on PostgreSQL + Redis alike.
+"""
+import pytest
+from channels.db import database_sync_to_async as in_thread
+from django.test import override_settings
+
+from workspaces.tests.socket_helpers import (  # noqa: F401
+    _resend, connect, create_tasks, muted, open_ws, world)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+# -- liveness ------------------------------------------------------------------
+async def test_idle_socket_closed_4408_and_messages_keep_it_alive(world, connect):
+    w = await world()
+    with override_settings(WS_IDLE_TIMEOUT=1):
+        idle, _ = await open_ws(connect, w, "viewer")
+        busy, _ = await open_ws(connect, w, "member")
+        for _ in range(4):  # 2 s of traffic, twice the timeout
+            await busy.send("heartbeat")
+            assert (await busy.recv())["type"] == "heartbeat.ack"
+            assert await busy.quiet(0.5)
+        code, _ = await idle.close_code(timeout=3)
+        assert code == 4408
+        await busy.send("heartbeat")
+        assert (await busy.recv())["type"] == "heartbeat.ack"
+
+
+async def test_heartbeat_ack_carries_current_seq(world, connect):
+    w = await world()
+    sock, _ = await open_ws(connect, w)
+    await sock.send("heartbeat")
+    assert await sock.recv() == {"type": "heartbeat.ack", "seq": 2}
+
+
+# -- ordering: gaps, reordering and duplicates from the layer ------------------------------------
+async def test_event_ahead_of_a_dropped_one_is_healed_in_order(world, connect, muted):
+    w = await world()
+    sock, _ = await open_ws(connect, w)
+    with muted():
+        await create_tasks(w, 2)  # seqs 3 and 4 never reach the layer
+    assert await sock.quiet(0.2)
+    await _resend(w, 4)  # 4 arrives, 3 never does
+    got = await sock.recv_n(2)
+    assert [m["seq"] for m in got] == [3, 4] and got[0]["data"]["title"] == "t0"
+    await _resend(w, 4)  # a duplicate
+    await _resend(w, 3)  # a late one
+    assert await sock.quiet()
+    await create_tasks(w, 1)
+    assert (await sock.recv())["seq"] == 5
+
+
+async def test_reordered_events_are_delivered_in_seq_order(world, connect, muted):
+    w = await world()
+    sock, _ = await open_ws(connect, w)
+    with muted():
+        await create_tasks(w, 3)
+    with override_settings(WS_REORDER_HOLD_MS=2000):
+        for seq in (5, 3, 4):
+            await _resend(w, seq)
+        assert [m["seq"] for m in await sock.recv_n(3, timeout=1)] == [3, 4, 5]
+
+
+async def test_dropped_tail_event_is_filled_by_heartbeat(world, connect, muted):
+    w = await world()
+    sock, _ = await open_ws(connect, w)
+    with muted():
+        await create_tasks(w, 1)
+    await sock.send("heartbeat")
+    event, ack = await sock.recv_n(2)
+    assert event["seq"] == 3 and ack == {"type": "heartbeat.ack", "seq": 3}
+
+
+async def test_event_dropped_right_after_connect_is_caught_up_unasked(world, connect, muted):
+    """The subscription may not be live yet when an event is published just
+    after the hello: the socket looks at the log once more by itself."""
+    w = await world()
+    sock, _ = await open_ws(connect, w)
+    with muted():
+        await create_tasks(w, 1)
+    assert (await sock.recv(timeout=3))["seq"] == 3
+
+
+async def test_dropped_tail_event_is_filled_within_a_tick_unasked(world, connect, muted):
+    w = await world()
+    with override_settings(WS_IDLE_TIMEOUT=4):  # a watchdog tick of 1 s
+        sock, _ = await open_ws(connect, w)
+        assert await sock.quiet(0.8)  # past the catch-up after connect
+        with muted():
+            await create_tasks(w, 1)
+        assert (await sock.recv(timeout=2.5))["seq"] == 3
+
+
+async def test_limits_fail_open_when_redis_fails(world, connect, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from collab_project import ratelimit
+
+    class Broken:
+        def pipeline(self, **kwargs):
+            raise RedisConnectionError("gone")
+
+        async def zadd(self, *a, **k):
+            raise RedisConnectionError("gone")
+
+        zrem = zadd
+
+    monkeypatch.setattr(ratelimit, "get_redis", lambda: Broken())
+    w = await world()
+    sock, _ = await open_ws(connect, w)
+    await sock.send("heartbeat")
+    assert (await sock.recv())["type"] == "heartbeat.ack"
+
+
+async def test_notification_reaches_the_workspace_socket(world, connect):
+    from tasks import services as tasks
+
+    w = await world()
+    sock, _ = await open_ws(connect, w, "member")
+    await in_thread(tasks.task_create)(actor=w["owner"], workspace_id=w["ws"], title="yours",
+                                       assigned_to=w["member"].pk)
+    got = {m["type"]: m for m in await sock.recv_n(2)}
+    assert got["notification"]["data"]["type"] == "task_assigned"
+    assert got["task.created"]["data"]["assigned_to"] == w["member"].pk
+
+
+async def test_log_reads_of_a_worker_are_shared(world, monkeypatch):
+    import asyncio
+    import time
+
+    from workspaces import consumers
+
+    w = await world()
+    calls = []
+    real_events, real_seq = consumers._read_events_after, consumers._current_seq
+
+    async def counted_events(*args):
+        calls.append(("events", args))
+        return await real_events(*args)
+
+    async def counted_seq(*args):
+        calls.append(("seq", args))
+        return await real_seq(*args)
+
+    monkeypatch.setattr(consumers, "_read_events_after", counted_events)
+    monkeypatch.setattr(consumers, "_current_seq", counted_seq)
+    results = await asyncio.gather(*(consumers._events_after(w["ws"], 2, 0, 10) for _ in range(5)))
+    assert all(r == results[0] for r in results) and [e["seq"] for e in results[0][0]] == [1, 2]
+    assert [c[0] for c in calls] == ["events"]
+    start = time.monotonic()
+    seqs = await asyncio.gather(*(consumers._last_seq(w["ws"], start) for _ in range(5)))
+    assert seqs == [2] * 5 and [c[0] for c in calls] == ["events", "seq"]
+    assert await consumers._last_seq(w["ws"], start) == 2  # fresh enough: no new read
+    await create_tasks(w, 1)
+    assert await consumers._last_seq(w["ws"], time.monotonic()) == 3  # asked for newer: reads again
+    assert [c[0] for c in calls] == ["events", "seq", "seq"]
