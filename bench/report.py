@@ -12,7 +12,8 @@ def line(config: str, r: dict) -> str:
             f"lat p50/95/99/max {lat['p50']}/{lat['p95']}/{lat['p99']}/{lat['max']} ms  ack p95 {ack['p95']} ms  "
             f"lost {r['lost']} dup {r['dups']} gap {r['gaps']} closed {r['closed_count']} err {r['errors'] or 0}  "
             f"srv cpu {r['server_cpu_pct']} pg {r['pg_cpu_pct']} redis {r['redis_cpu_pct']} "
-            f"machine {r['machine_busy_pct']}%  client cpu {r['client_cpu_pct']} lag99 {r['client_loop_lag_p99_ms']}ms"
+            f"machine {r['machine_busy_pct']}% cpu/write {r.get('server_cpu_ms_per_write')}ms "
+            f"cpu/delivery {r.get('server_cpu_us_per_delivery')}us  client cpu {r['client_cpu_pct']} lag99 {r['client_loop_lag_p99_ms']}ms"
             f"  {'HOLDS' if r['holds'] else 'FAILS'}")
 
 
@@ -54,8 +55,8 @@ def markdown(doc: dict) -> str:
     if steady:
         out += ["| scenario | config | sockets | writes/s | deliveries/s (asked) | p50 ms | p95 ms | p99 ms | "
                 "max ms | ack p95 ms | lost/dup/gap | connect p95 ms | server CPU % | Redis CPU % | "
-                "client CPU % (max proc) | machine busy % |",
-                "|" + "---|" * 16]
+                "client CPU % (max proc) | machine busy % | server CPU ms/write | server CPU us/delivery |",
+                "|" + "---|" * 18]
         for name in dict.fromkeys(r["scenario"] for r in steady):
             per = {}
             for config in configs:
@@ -80,13 +81,15 @@ def markdown(doc: dict) -> str:
                     f"{_fmt(_med(rows, lambda r: sum(r['server_cpu_pct'])))} | "
                     f"{_fmt(_med(rows, lambda r: r['redis_cpu_pct']))} | "
                     f"{_fmt(_med(rows, lambda r: max(r['client_cpu_pct'])))} | "
-                    f"{_fmt(_med(rows, lambda r: r['machine_busy_pct']))} |")
+                    f"{_fmt(_med(rows, lambda r: r['machine_busy_pct']))} | "
+                    f"{_fmt(_med(rows, lambda r: r.get('server_cpu_ms_per_write')), 2)} | "
+                    f"{_fmt(_med(rows, lambda r: r.get('server_cpu_us_per_delivery')))} |")
             if "shipped:m" in per and BASELINE + ":m" in per:
                 a, b = per["shipped:m"], per[BASELINE + ":m"]
                 out.append(f"| {name} | **shipped vs {BASELINE}** | | | {_ratio(a['deliv'], b['deliv'])} | "
                            f"{_ratio(a['p50'], b['p50'], False)} | {_ratio(a['p95'], b['p95'], False)} | "
                            f"{_ratio(a['p99'], b['p99'], False)} | {_ratio(a['max'], b['max'], False)} | "
-                           f"{_ratio(a['ack'], b['ack'], False)} | | | | | | |")
+                           f"{_ratio(a['ack'], b['ack'], False)} | | | | | | | | |")
         out.append("")
     ramp = [r for r in res if r["scenario"] == "ramp"]
     if ramp:

@@ -187,6 +187,12 @@ class Step:
             "client_send_lag_max_ms": round(max(r["send_lag_max_ms"] for r in runs), 2),
             "loadavg": list(_loadavg()),
         }
+        # CPU cost, less sensitive to the machine's other load than latency is.
+        cpu_s = sum(result["server_cpu_pct"]) / 100 * dur
+        writes = result["lat_ms"]["count"] / max(1.0, sockets_per_ws) if result["lat_ms"]["count"] else 0
+        result["server_cpu_ms_per_write"] = round(cpu_s / writes * 1000, 2) if writes else None
+        result["server_cpu_us_per_delivery"] = round(cpu_s / result["lat_ms"]["count"] * 1e6, 1) \
+            if result["lat_ms"]["count"] else None
         result["holds"] = holds(result)
         if spy is not None:
             result["profile"] = profiler.finish(spy, profile_to)
