@@ -122,7 +122,7 @@ def _flush_redis_keys():
 
 
 @pytest.fixture
-def ws_connect():
+async def ws_connect():
     """Open a WebsocketCommunicator on the project's ASGI app; closes them all at the end."""
     from channels.testing import WebsocketCommunicator
     from rest_framework_simplejwt.tokens import AccessToken
@@ -145,3 +145,9 @@ def ws_connect():
         return communicator, connected, code
 
     yield connect
+    for communicator in opened:
+        # Let each consumer run its disconnect (presence, registrations) before the loop ends.
+        try:
+            await communicator.disconnect(timeout=2)
+        except Exception:  # already closed by the server or the test
+            pass

@@ -81,7 +81,7 @@ def _pg(sql: str) -> None:
 def _clean_env() -> dict:
     """The caller's environment without what would steer the workers elsewhere
     (a test run's DATABASE_URL, pytest-cov's subprocess hooks, ...)."""
-    drop = ("DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX", "CACHE_PREFIX", "DJANGO_SETTINGS_MODULE",
+    drop = ("DATABASE_URL", "DB_POOL", "REDIS_URL", "REDIS_KEY_PREFIX", "CACHE_PREFIX", "DJANGO_SETTINGS_MODULE",
             "PROMETHEUS_MULTIPROC_DIR", "CHANNEL_LAYER_BACKEND", "CHANNEL_CAPACITY", "BROADCAST_ENCODE_ONCE")
     return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(("COV_CORE", "COVERAGE"))}
 

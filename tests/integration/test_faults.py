@@ -34,7 +34,7 @@ REDIS_SERVER = shutil.which("redis-server")
 
 
 # Workers take their settings from the stack's environment, not from this test run's.
-DROPPED = ("DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX", "CACHE_PREFIX", "PROMETHEUS_MULTIPROC_DIR",
+DROPPED = ("DATABASE_URL", "DB_POOL", "REDIS_URL", "REDIS_KEY_PREFIX", "CACHE_PREFIX", "PROMETHEUS_MULTIPROC_DIR",
            "DJANGO_SETTINGS_MODULE", "CHANNEL_LAYER_BACKEND", "SQLITE_PATH")
 
 
