@@ -25,6 +25,8 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_QUERY = 4400
 CLOSE_LIMITED = 4429
 CLOSE_IDLE = 4408
+# 1011 is not a code an application may send through Daphne (autobahn refuses it).
+CLOSE_SERVER_ERROR = 4500
 
 
 class SocketError(Exception):
@@ -98,7 +100,7 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
             code = await self.admit()
         except Exception:
             logger.exception("socket connect failed")
-            code = 1011
+            code = CLOSE_SERVER_ERROR
         if code is not None:
             metrics.socket_refused(code)
             logger.info("socket refused", extra={"close_code": code, "path": self.scope.get("path"),
