@@ -12,7 +12,7 @@ import time
 
 from django.conf import settings
 
-from collab_project.errors import DomainError, Gone, invalid_field
+from collab_project.errors import DomainError, Forbidden, Gone, invalid_field
 from collab_project.jsonutil import dumps, user_ref
 from collab_project.sockets import CLOSE_BAD_QUERY, CLOSE_NOT_FOUND, JsonSocketConsumer, SocketError, db
 from collab_project.ws_auth import query_params
@@ -21,8 +21,9 @@ from tasks import services as task_services
 from tasks.models import Task
 from tasks.serializers import TaskCreateSerializer, TaskDeleteSerializer, TaskUpdateSerializer
 from workspaces import events
-from workspaces.access import access_membership
-from workspaces.models import Workspace
+from workspaces.access import access_membership, has_role
+from workspaces.idempotency import operation_recorded
+from workspaces.models import Role, Workspace
 from workspaces.selectors import events_after
 
 logger = logging.getLogger("collab.sockets")
@@ -351,6 +352,11 @@ class WorkspaceConsumer(JsonSocketConsumer):
         handler = self.HANDLERS.get(kind)
         if handler is None:
             raise SocketError("invalid", f"Unknown message type {kind!r}.")
+        if kind in self.TASK_WRITES and not has_role(self.role, Role.MEMBER) and not await db(
+                operation_recorded)(user=self.user, key=op_id):
+            # As over REST: a role too low hears `forbidden` before its data is
+            # validated (the service checks again under the workspace lock).
+            raise Forbidden()
         await handler(self, op_id, payload)
 
     async def _heartbeat(self, op_id, payload):
@@ -372,6 +378,7 @@ class WorkspaceConsumer(JsonSocketConsumer):
         state = await presence.update(self.workspace_id, self.user, status=status, viewing=viewing)
         await self._broadcast_presence("presence.updated", state)
 
+    TASK_WRITES = frozenset({"task.create", "task.update", "task.delete"})
     HANDLERS = {
         "task.create": _write(task_services.task_create, TaskCreateSerializer),
         "task.update": _task_update,

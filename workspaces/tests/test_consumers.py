@@ -195,6 +195,9 @@ async def test_viewer_cannot_write(world, connect):
     await sock.send("task.create", {"title": "no"}, "v1")
     err = await sock.recv()
     assert err == {"type": "error", "op_id": "v1", "code": "forbidden", "detail": err["detail"]}
+    # Invalid data too: the role is refused before the data is looked at, as over REST.
+    await sock.send("task.update", {"id": "not-a-uuid", "version": "x"}, "v2")
+    assert (await sock.recv())["code"] == "forbidden"
     assert await sock.quiet()
 
 
