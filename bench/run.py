@@ -90,7 +90,7 @@ def run_scenario(sc, workers, db, topo, args, warm, dur, profile_dir) -> list[di
             r["settle_s"] = settled
             out.append(r)
             print(report.line(workers.config, r), flush=True)
-            if sc.kind == "ramp" and not r["holds"]:
+            if sc.kind == "ramp" and not r["sustained"]:
                 break
         return out
     finally:

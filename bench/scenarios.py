@@ -9,6 +9,7 @@ from bench.stack import REDIS_URL, Database, Workers
 
 # Ramp: the highest rate holding p95 <= RAMP_P95_MS with nothing lost.
 RAMP_P95_MS = 100.0
+SUSTAIN_ACK_P95_MS = 2000.0
 
 
 @dataclass
@@ -194,6 +195,7 @@ class Step:
         result["server_cpu_us_per_delivery"] = round(cpu_s / result["lat_ms"]["count"] * 1e6, 1) \
             if result["lat_ms"]["count"] else None
         result["holds"] = holds(result)
+        result["sustained"] = sustained(result)
         if spy is not None:
             result["profile"] = profiler.finish(spy, profile_to)
         return result
@@ -210,6 +212,17 @@ def settle(workers: Workers, quiet_pct: float = 15.0, timeout: float = 90.0) -> 
         if sum(y - x for x, y in zip(a, b)) * 100 < quiet_pct:
             break
     return round(time.monotonic() - started, 1)
+
+
+def sustained(r: dict) -> bool:
+    """The rate is carried: nothing lost, duplicated or reordered, every write
+    answered, the asked deliveries made, acks within SUSTAIN_ACK_P95_MS (the
+    server is not falling further behind through the window), whatever the
+    fan-out latency."""
+    ack = r["ack_ms"]["p95"]
+    return (r["lost"] == 0 and r["dups"] == 0 and r["gaps"] == 0 and r["closed_count"] == 0
+            and r["inflight_left"] == 0 and not r["errors"] and ack is not None and ack <= SUSTAIN_ACK_P95_MS
+            and r["deliveries_per_s"] >= 0.95 * r["expected_deliveries_per_s"])
 
 
 def holds(r: dict) -> bool:
