@@ -219,6 +219,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "tasks.models.Status",
+        "PresenceStatusEnum": ["active", "idle"],
+    },
 }
 
 # Contract settings.

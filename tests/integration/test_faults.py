@@ -392,6 +392,7 @@ async def test_a_database_outage_refuses_writes_cleanly_and_heals(stack, team):
                                               None, token)
         assert [e["seq"] for e in log["results"]] == [1, 2, 3]
         status, tasks = await asyncio.to_thread(http, stack.base, "GET", f"/api/workspaces/{ws}/tasks/", None, token)
+        assert status == 200, (status, tasks)
         assert sorted(t["title"] for t in tasks["results"]) == ["after the outage", "and over REST",
                                                                "before the outage"]
         assert sock.seqs == [1, 2, 3]
