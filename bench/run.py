@@ -193,6 +193,7 @@ def main(argv=None) -> int:
                             prof = logdir / f"profile-{name}-{config}"
                         for r in run_scenario(cat[name], workers, db, topo, args, warm, dur, prof):
                             doc["results"].append({"config": config, "repeat": rep, **r})
+                        out.write_text(json.dumps(doc, indent=1, default=str))  # partial, in case of a stop
                 finally:
                     workers.stop()
     finally:
