@@ -120,7 +120,7 @@ class Fleet:
 
     def close(self) -> None:
         try:
-            self.call("close", {}, timeout=30)
+            self.call("close", {}, timeout=10)
         except (RuntimeError, OSError, EOFError):
             pass
         for proc in self.procs:
