@@ -26,6 +26,7 @@ from bench.scenarios import Fleet, Step, Topology, catalogue, connect, plan, set
 from bench.stack import BENCH_ENV, CONFIGS, REDIS_URL, ROOT, Database, Population, Workers, _clean_env, new_tag  # noqa: E402
 
 DEFAULT_SCENARIOS = ["design", "n200", "n500", "many", "ramp", "idle"]
+QUICK_SCENARIOS = ["design", "many", "ramp", "idle"]
 
 
 def parse(argv):
@@ -110,15 +111,15 @@ def run_idle(sc, specs, workers, topo, args) -> dict:
     warm = Fleet(specs[:20], 1)  # load every lazily imported module before the baseline
     connect(warm, 20)
     warm.close()
-    time.sleep(2)
+    time.sleep(1 if args.quick else 2)
     before = measure.proc_rss_kb(pid)
     fleet = Fleet(specs, args.procs)
     try:
         conn = connect(fleet, concurrency=args.connect_concurrency)
-        time.sleep(5)
+        time.sleep(2 if args.quick else 5)
         after = measure.proc_rss_kb(pid)
         a = measure.Sample([pid], [], REDIS_URL)
-        time.sleep(10)
+        time.sleep(5 if args.quick else 10)
         b = measure.Sample([pid], [], REDIS_URL)
         r = {"scenario": sc.name, "sockets": len(specs), **conn, "rss_before_mb": round(before / 1024, 1),
              "rss_after_mb": round(after / 1024, 1),
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     raise_nofile()
     cat = catalogue(args.quick)
-    names = args.scenarios.split(",") if args.scenarios else [n for n in DEFAULT_SCENARIOS if n in cat]
+    names = args.scenarios.split(",") if args.scenarios else (QUICK_SCENARIOS if args.quick else DEFAULT_SCENARIOS)
     if "custom" in names:
         from bench.scenarios import Scenario
         cat["custom"] = Scenario("custom", "custom", sockets=args.sockets, rate=args.rate, writers=args.writers)
@@ -151,8 +152,8 @@ def main(argv=None) -> int:
         sys.exit(f"unknown scenario(s) {unknown}; choose from {list(cat)}")
     configs = args.configs.split(",")
     repeats = args.repeats or 1
-    warm = args.warmup if args.warmup is not None else (2 if args.quick else 3)
-    dur = args.duration if args.duration is not None else (5 if args.quick else 12)
+    warm = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    dur = args.duration if args.duration is not None else (4 if args.quick else 8)
     extra = dict(kv.split("=", 1) for kv in args.env)
     tag = new_tag()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

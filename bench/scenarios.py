@@ -30,8 +30,8 @@ def catalogue(quick: bool) -> dict[str, Scenario]:
             "design": Scenario("design", "single", sockets=50, rate=17, writers=10),
             "n200": Scenario("n200", "single", sockets=200, rate=50, writers=20),
             "many": Scenario("many", "many", workspaces=10, sockets=100, rate=20, writers=10),
-            "ramp": Scenario("ramp", "ramp", sockets=200, writers=20, steps=[10, 25, 50]),
-            "idle": Scenario("idle", "idle", workspaces=10, sockets=500, per_member=5),
+            "ramp": Scenario("ramp", "ramp", sockets=200, writers=20, steps=[10, 25]),
+            "idle": Scenario("idle", "idle", workspaces=10, sockets=300, per_member=5),
         }
     return {
         "design": Scenario("design", "single", sockets=50, rate=17, writers=10),
