@@ -11,60 +11,21 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.helpers import PY, ROOT, base_env, http, wait_for
 from tests.integration.stack import PG_ADMIN, PG_BASE, free_port, migrated_template
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.integration]
 
-ROOT = Path(__file__).resolve().parents[2]
-PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 REDIS_SERVER = shutil.which("redis-server")
-
-
-# Workers take their settings from the stack's environment, not from this test run's.
-DROPPED = ("DATABASE_URL", "DB_POOL", "REDIS_URL", "REDIS_KEY_PREFIX", "CACHE_PREFIX", "PROMETHEUS_MULTIPROC_DIR",
-           "DJANGO_SETTINGS_MODULE", "CHANNEL_LAYER_BACKEND", "SQLITE_PATH")
-
-
-# -- helpers (test_serve.py has the same few) ------------------------------------------
-def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def http(base: str, method: str, path: str, body=None, token=None, timeout=15.0, headers=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw, ctype = response.status, response.read(), response.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as exc:
-        status, raw, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
-    except OSError:
-        return None, None
-    return status, (json.loads(raw) if "json" in ctype and raw else raw.decode(errors="replace"))
 
 
 class RedisServer:
@@ -177,14 +138,12 @@ def stack():
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template()}"')
     redis = proxy = process = log = None
     try:
-        base_env = {k: v for k, v in os.environ.items()
-                    if k not in DROPPED and not k.startswith(("COV_CORE", "COVERAGE", "PYTEST"))}
-        base_env.update(SECRET_KEY="it-only-secret", DEBUG="0")
+        worker_env = dict(base_env(), SECRET_KEY="it-only-secret", DEBUG="0")
         redis = RedisServer()
         proxy = TcpProxy(pg.port or 5432, pg.hostname or "127.0.0.1")
         port = free_port()
         env = dict(
-            base_env, DATABASE_URL=f"{pg.scheme}://{credentials}127.0.0.1:{proxy.port}/{name}", REDIS_URL=redis.url,
+            worker_env, DATABASE_URL=f"{pg.scheme}://{credentials}127.0.0.1:{proxy.port}/{name}", REDIS_URL=redis.url,
             REDIS_KEY_PREFIX=f"it{uuid.uuid4().hex[:10]}", WS_CONNECTS_PER_MINUTE="1000",
             API_ANON_RATE="10000/min", API_USER_RATE="10000/min", LOG_LEVEL="WARNING",
             DB_POOL_TIMEOUT="3", DB_CONNECT_TIMEOUT="2", READY_CHECK_TIMEOUT="2",

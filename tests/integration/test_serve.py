@@ -11,11 +11,8 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -23,51 +20,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
+from tests.integration.helpers import PY, ROOT, base_env, http, wait_for
 from tests.integration.stack import PG_ADMIN, PG_BASE, free_port, migrated_template
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.integration]
-
-ROOT = Path(__file__).resolve().parents[2]
-PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
-# Workers take their settings from the stack's environment, not from this test run's.
-DROPPED = ("DATABASE_URL", "DB_POOL", "REDIS_URL", "REDIS_KEY_PREFIX", "CACHE_PREFIX", "PROMETHEUS_MULTIPROC_DIR",
-           "DJANGO_SETTINGS_MODULE", "CHANNEL_LAYER_BACKEND", "SQLITE_PATH")
-
-
-def base_env() -> dict:
-    return {k: v for k, v in os.environ.items()
-            if k not in DROPPED and not k.startswith(("COV_CORE", "COVERAGE", "PYTEST"))}
-
-
-# -- serve.py on a fresh database (tests/integration/stack.py gives the migrated template) --
-def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def http(base: str, method: str, path: str, body=None, token=None, timeout=10.0):
-    """(status, parsed JSON or text) of one request; never raises on an HTTP status."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw, ctype = response.status, response.read(), response.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as exc:
-        status, raw, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
-    except OSError:
-        return None, None
-    return status, (json.loads(raw) if "json" in ctype and raw else raw.decode(errors="replace"))
-
 
 def fresh_database() -> tuple[str, callable]:
     """A new collab_it_<hex> copied from the migrated template; returns its URL and a dropper."""
