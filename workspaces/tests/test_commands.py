@@ -131,3 +131,20 @@ def test_env_example_documents_every_setting_read_in_settings():
     documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", example, flags=re.MULTILINE))
     missing = sorted(names - documented)
     assert not missing, f"read in settings.py but not documented in .env.example: {', '.join(missing)}"
+
+
+def test_manage_py_without_secret_key_says_so_clearly(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": os.environ.get("PATH", ""), "DEBUG": "0", "SQLITE_PATH": str(tmp_path / "db.sqlite3")}
+    # An empty SECRET_KEY beats any .env in the checkout (os.environ wins over .env).
+    env["SECRET_KEY"] = ""
+    done = subprocess.run([sys.executable, "manage.py", "check"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in done.stderr
+    assert "Traceback" not in done.stderr
