@@ -5,7 +5,6 @@ and reaches PostgreSQL through a TCP proxy in this file (cut and restored by
 the tests); the machine's own services keep running untouched.
 """
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -21,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.helpers import PY, ROOT, base_env, http, wait_for
+from tests.integration.helpers import SocketClient as Client
 from tests.integration.stack import PG_ADMIN, PG_BASE, free_port, migrated_template
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.integration]
@@ -202,43 +202,6 @@ def metric(base: str, name: str, **labels) -> float:
             if sample.name == name and sample.labels == labels:
                 return sample.value
     return 0.0
-
-
-class Client:
-    def __init__(self, conn):
-        self.conn = conn
-        self.seqs: list[int] = []
-
-    @classmethod
-    async def open(cls, stack, ws, token, since=None):
-        """Connect; right after a Redis restart too, the first attempt must work
-        (stale pooled Redis connections are retried, see settings.py)."""
-        from websockets.asyncio.client import connect
-
-        query = f"?token={token}" + (f"&since={since}" if since is not None else "")
-        client = cls(await connect(f"{stack.ws_base}/ws/workspaces/{ws}/{query}", open_timeout=10))
-        client.hello = await client.next("hello")
-        return client
-
-    async def next(self, *kinds, timeout=10.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no {kinds} within {timeout}s")
-            msg = json.loads(await asyncio.wait_for(self.conn.recv(), left))
-            if "seq" in msg and msg["type"].startswith("task."):
-                self.seqs.append(msg["seq"])
-            if msg["type"] in kinds:
-                return msg
-
-    async def until_seq(self, seq: int, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while not self.seqs or self.seqs[-1] < seq:
-            await self.next("task.created", timeout=max(0.01, deadline - time.monotonic()))
-
-    async def send(self, kind, data, op_id=None):
-        await self.conn.send(json.dumps({"type": kind, "op_id": op_id, "data": data}))
 
 
 def create_task(stack, ws, token, title):

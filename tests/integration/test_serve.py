@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
 from tests.integration.helpers import PY, ROOT, base_env, http, wait_for
+from tests.integration.helpers import SocketClient as Client
 from tests.integration.stack import PG_ADMIN, PG_BASE, free_port, migrated_template
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.integration]
@@ -107,41 +107,6 @@ class Served:
 
 def open_sockets_by_pid(samples: dict) -> dict[str, float]:
     return {dict(labels)["pid"]: v for (name, labels), v in samples.items() if name == "collab_ws_open_sockets"}
-
-
-class Client:
-    """A websockets client with the waits the tests need, each with a timeout."""
-
-    def __init__(self, conn):
-        self.conn = conn
-
-    @classmethod
-    async def open(cls, served: Served, ws: str, token: str, since: int | None = None):
-        from websockets.asyncio.client import connect
-
-        query = f"?token={token}" + (f"&since={since}" if since is not None else "")
-        client = cls(await connect(f"{served.ws_base}/ws/workspaces/{ws}/{query}", open_timeout=10))
-        client.hello = await client.next("hello")
-        return client
-
-    async def next(self, *kinds, timeout=10.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {kinds} within {timeout}s")
-            msg = json.loads(await asyncio.wait_for(self.conn.recv(), left))
-            if msg["type"] in kinds:
-                return msg
-
-    async def events(self, n: int, timeout=10.0) -> list[dict]:
-        return [await self.next("task.created", "task.updated", "task.deleted", timeout=timeout) for _ in range(n)]
-
-    async def send(self, kind, data, op_id=None):
-        await self.conn.send(json.dumps({"type": kind, "op_id": op_id, "data": data}))
-
-    async def close(self):
-        await self.conn.close()
 
 
 async def socket_on_new_worker(served: Served, ws: str, token: str, taken: set[str], tries=30) -> tuple:
