@@ -36,6 +36,8 @@ async def _send_logged(layer, group: str, message: dict) -> None:
 
 
 def _group_send(group: str, message: dict) -> bool:
+    # The worker's fan-out (collab_project/fanout.py) routes by it.
+    message["group"] = group
     layer = get_channel_layer()
     if layer is None:
         return False

@@ -286,6 +286,10 @@ LOGGING["handlers"]["console"]["filters"] = ["context"]
 # that text. False is the Channels-tutorial way (each consumer encodes the
 # event itself), kept only as the benchmark's baseline.
 BROADCAST_ENCODE_ONCE = env_bool("BROADCAST_ENCODE_ONCE", True)
+# True: a worker joins each workspace group once and hands every event to its
+# local sockets itself (collab_project/fanout.py). False: every socket joins
+# the group on its own channel, the Channels-tutorial way (benchmark baseline).
+BROADCAST_LOCAL_FANOUT = env_bool("BROADCAST_LOCAL_FANOUT", True)
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (deploy/nginx.conf):
 # Django then sees HTTPS requests as secure (CSRF origin checks, secure redirects).
 if env_bool("TRUST_X_FORWARDED_PROTO", False):

@@ -14,7 +14,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from rest_framework import serializers
 
+from autobahn.exception import Disconnected
+
 from collab_project import metrics, ratelimit
+from collab_project.fanout import local_fanout
 from collab_project.errors import DomainError
 from collab_project.jsonutil import dumps, loads
 
@@ -159,6 +162,11 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
                 logger.exception("socket teardown failed")
             logger.info("socket disconnected", extra={"path": self.scope.get("path"), "user_id": self.user.pk,
                                                       "close_code": message.get("code")})
+        for group in list(getattr(self, "fanout_groups", ())):
+            try:
+                await local_fanout().leave(group, self)
+            except Exception:
+                logger.exception("fan-out leave failed")
         for group in list(getattr(self, "joined_groups", ())):
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -166,11 +174,23 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
                 logger.exception("group discard failed")
         raise StopConsumer()
 
-    async def join_group(self, group: str) -> None:
+    async def join_group(self, group: str, *, shared: bool = False) -> None:
+        """Join `group` on this socket's channel, or with `shared` through the
+        worker's one subscription (collab_project/fanout.py), which then calls
+        `group_message` for each message."""
+        if shared:
+            if not hasattr(self, "fanout_groups"):
+                self.fanout_groups = []
+            await local_fanout().join(group, self)
+            self.fanout_groups.append(group)
+            return
         if not hasattr(self, "joined_groups"):
             self.joined_groups = []
         await self.channel_layer.group_add(group, self.channel_name)
         self.joined_groups.append(group)
+
+    async def group_message(self, message: dict) -> None:
+        await self.dispatch(message)
 
     async def close_with(self, code: int) -> None:
         self.closing = True
@@ -210,7 +230,14 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
     # -- messages ------------------------------------------------------------
     async def send_json(self, payload: dict) -> None:
         metrics.message_out(payload.get("type", "?"))
-        await self.send(text_data=dumps(payload))
+        await self.send_text(dumps(payload))
+
+    async def send_text(self, text: str) -> None:
+        """Send one text frame; a socket the client has just closed is not an error."""
+        try:
+            await self.base_send({"type": "websocket.send", "text": text})
+        except Disconnected:
+            self.closing = True
 
     async def websocket_receive(self, message):
         if self.closing:

@@ -15,7 +15,7 @@ class MeConsumer(JsonSocketConsumer):
 
     async def user_notification(self, message):
         if not self.closing:
-            await self.send(text_data=message["text"])
+            await self.send_text(message["text"])
 
     async def on_message(self, kind, op_id, payload):
         if kind == "heartbeat":

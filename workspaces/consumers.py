@@ -9,6 +9,7 @@ group before reading the log and dropping what was already delivered.
 import asyncio
 import logging
 import time
+from collections import deque
 
 from django.conf import settings
 
@@ -153,12 +154,15 @@ class WorkspaceConsumer(JsonSocketConsumer):
         self.gap_timer: asyncio.Task | None = None
         self.catch_up: asyncio.Task | None = None
         self.lock = asyncio.Lock()
+        # Group messages that came while the lock was held, in arrival order.
+        self.backlog: deque[dict] = deque()
+        self.drainer: asyncio.Task | None = None
         self.presence_ttl = settings.PRESENCE_TTL
         self.user_ref = user_ref(self.user)
         async with self.lock:
             # Join first, read the log second: every later event then arrives
             # by the group or is filled from the log, and earlier ones are dropped.
-            await self.join_group(events.workspace_group(self.workspace_id))
+            await self.join_group(events.workspace_group(self.workspace_id), shared=settings.BROADCAST_LOCAL_FANOUT)
             await self.join_group(events.user_group(self.user.pk))
             joined = await presence.join(self.workspace_id, self.channel_name, self.user, self._presence_ttl())
             current = await _current_seq(self.workspace_id)
@@ -213,7 +217,7 @@ class WorkspaceConsumer(JsonSocketConsumer):
             self.delivered = max(self.delivered, current)
 
     async def teardown(self):
-        for timer in (self.gap_timer, self.catch_up):
+        for timer in (self.gap_timer, self.catch_up, self.drainer):
             if timer:
                 timer.cancel()
         left = await presence.leave(self.workspace_id, self.channel_name, self.user)
@@ -221,6 +225,47 @@ class WorkspaceConsumer(JsonSocketConsumer):
             await self._broadcast_presence("presence.left", {**left, "status": "offline", "viewing": None})
 
     # -- events ----------------------------------------------------------------
+    async def group_message(self, message):
+        """A message of the workspace group from the worker's fan-out.
+
+        The common case (the next seq, nothing held or queued, the lock free)
+        is delivered here and now: the send only buffers the frame, so this
+        does not yield to the loop and cannot interleave with a lock holder.
+        Anything else queues behind the lock, so the fan-out never waits on
+        this socket.
+        """
+        if self.closing:
+            return
+        if self.drainer is None and not self.lock.locked():
+            if message["type"] == "ws.presence":
+                await self.ws_presence(message)
+                return
+            if message["type"] == "ws.event" and not self.pending:
+                seq = message["seq"]
+                if seq <= self.delivered:
+                    return
+                if seq == self.delivered + 1:
+                    await self._send_event(message)
+                    return
+        self.backlog.append(message)
+        if self.drainer is None:
+            self.drainer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self):
+        try:
+            while self.backlog:
+                message = self.backlog.popleft()
+                try:
+                    if message["type"] == "ws.event":
+                        await self.ws_event(message)
+                    else:
+                        async with self.lock:
+                            await self.dispatch(message)
+                except Exception:
+                    logger.exception("socket group message failed", extra={"user_id": self.user.pk})
+        finally:
+            self.drainer = None
+
     async def ws_event(self, message):
         """A committed event from the group, possibly early, late or twice."""
         async with self.lock:
@@ -306,7 +351,7 @@ class WorkspaceConsumer(JsonSocketConsumer):
             import json
 
             text = json.dumps(message["payload"])
-        await self.send(text_data=text)
+        await self.send_text(text)
         kind = message.get("event")
         if kind == events.WORKSPACE_DELETED:
             await self.close_with(CLOSE_NOT_FOUND)
@@ -321,17 +366,19 @@ class WorkspaceConsumer(JsonSocketConsumer):
         """Tell the workspace's sockets; the sending socket skips news about its own user."""
         payload = {"type": kind, "data": {"user": state["user"], "status": state["status"],
                                           "viewing": state["viewing"]}}
-        await self.channel_layer.group_send(events.workspace_group(self.workspace_id), {
+        group = events.workspace_group(self.workspace_id)
+        await self.channel_layer.group_send(group, {
             "type": "ws.presence", "text": dumps(payload), "origin": self.channel_name if about_self else None,
+            "group": group,
         })
 
     async def ws_presence(self, message):
         if message.get("origin") != self.channel_name and not self.closing:
-            await self.send(text_data=message["text"])
+            await self.send_text(message["text"])
 
     async def user_notification(self, message):
         if not self.closing:
-            await self.send(text_data=message["text"])
+            await self.send_text(message["text"])
 
     async def on_tick(self):
         try:

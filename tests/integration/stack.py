@@ -338,6 +338,16 @@ class WsClient:
         while self.last_seq is None or self.last_seq < seq:
             await self.next_event(max(0.01, deadline - time.monotonic()))
 
+    async def acks(self, count: int, timeout: float = 15) -> list[dict]:
+        """Read until `count` acks have arrived (an ack may come before or after its event)."""
+        deadline = time.monotonic() + timeout
+        while len(received := [m for m in self.others if m["type"] == "ack"]) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{self.name}: {len(received)} of {count} acks within {timeout}s")
+            await self.recv(remaining)
+        return received
+
     async def send(self, kind: str, data: dict | None = None, op_id: str | None = None) -> None:
         body = {"type": kind, "data": data or {}}
         if op_id is not None:

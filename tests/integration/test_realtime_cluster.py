@@ -66,7 +66,7 @@ async def test_writes_on_one_worker_reach_sockets_on_the_other(stack, people, te
     for client in [writer, *readers]:
         await client.events_until(start + 2)
         assert_exactly(client, start + 1, start + 2)
-    ack = next(m for m in writer.others if m["type"] == "ack")
+    ack, = await writer.acks(1)
     assert ack["seq"] == start + 1 and ack["data"]["title"] == "over the socket"
     log = logged(stack, ben, team, start)
     for client in [writer, *readers]:
@@ -123,7 +123,7 @@ async def test_writers_on_both_workers_every_socket_sees_one_order(stack, people
     assert all(w.events == writers[0].events for w in [writers[1], *watchers])
     assert sorted(titles) == sorted([f"a{i}" for i in range(per_writer)] + [f"b{i}" for i in range(per_writer)]
                                     + [f"r{i}" for i in range(4)])
-    acks = [m for w in writers for m in w.others if m["type"] == "ack"]
+    acks = [ack for w in writers for ack in await w.acks(per_writer)]
     assert sorted(a["seq"] for a in acks) == sorted(e["seq"] for e in writers[0].events if e["op_id"])
 
 
