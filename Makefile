@@ -30,7 +30,7 @@ run: install .env
 	$(PY) manage.py migrate --noinput
 	LOG_LEVEL=WARNING $(PY) manage.py seed_demo --if-debug
 	@echo "Serving on http://$(BIND):$(PORT)/ (log in as alice, password collab-demo-pass; /admin/ as admin). Ctrl-C stops."
-	$(PY) -m daphne -b $(BIND) -p $(PORT) collab_project.asgi:application
+	$(PY) -m collab_project.daphne -b $(BIND) -p $(PORT) collab_project.asgi:application
 
 # The whole suite, twice: on the embedded default (SQLite, in-memory layer),
 # then on PostgreSQL and Redis when they answer (with REQUIRE_SERVICES=1 a

@@ -94,7 +94,7 @@ class Supervisor:
         self.stopping = False
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "daphne", "--fd", str(self.sock.fileno()), "-v", "0"]
+        cmd = [sys.executable, "-m", "collab_project.daphne", "--fd", str(self.sock.fileno()), "-v", "0"]
         if self.args.proxy_headers:
             cmd.append("--proxy-headers")
         if self.args.access_log:

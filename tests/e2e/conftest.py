@@ -53,7 +53,7 @@ def server_url():
         assert proc.wait(timeout=180) == 0, "migrate or collectstatic failed"
     port = _free_port()
     log = open(tmp / "daphne.log", "wb")
-    proc = subprocess.Popen([python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+    proc = subprocess.Popen([python, "-m", "collab_project.daphne", "-b", "127.0.0.1", "-p", str(port),
                              "collab_project.asgi:application"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -139,7 +139,7 @@ class Stack:
     def _spawn(self, worker: Worker) -> None:
         log = open(worker.log_path, "ab")
         worker.proc = subprocess.Popen(
-            [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(worker.port), "collab_project.asgi:application"],
+            [PY, "-m", "collab_project.daphne", "-b", "127.0.0.1", "-p", str(worker.port), "collab_project.asgi:application"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
 
