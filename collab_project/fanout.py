@@ -38,6 +38,7 @@ class LocalFanout:
         self.members: dict[str, dict] = {}
         self.changing = asyncio.Lock()
         self.receiver: asyncio.Task | None = None
+        self.refresher: asyncio.Task | None = None
 
     async def join(self, group: str, member) -> None:
         """Add `member`; returns once the process is subscribed to `group`."""
@@ -51,6 +52,8 @@ class LocalFanout:
             members[member] = None
             if self.receiver is None or self.receiver.done():
                 self.receiver = asyncio.ensure_future(self._receive())
+            if self.refresher is None or self.refresher.done():
+                self.refresher = asyncio.ensure_future(self._refresh())
 
     async def leave(self, group: str, member) -> None:
         """Remove `member`; the last one out unsubscribes the process."""
@@ -83,6 +86,21 @@ class LocalFanout:
                 await asyncio.sleep(0.5)
                 continue
             await self.deliver(message)
+
+    async def _refresh(self) -> None:
+        """Re-join every group well within the layer's group expiry (a day by
+        default on the core and in-memory layers): a worker's membership lasts
+        as long as it has sockets there, however long that is."""
+        every = min(3600.0, getattr(self.layer, "group_expiry", 86400) / 4)
+        while True:
+            await asyncio.sleep(every)
+            for group in list(self.members):
+                try:
+                    async with self.changing:
+                        if group in self.members:
+                            await self.layer.group_add(group, self.channel)
+                except Exception:
+                    logger.exception("fan-out group refresh failed")
 
     async def deliver(self, message: dict) -> None:
         members = self.members.get(message.get("group"))

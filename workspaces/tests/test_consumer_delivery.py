@@ -12,6 +12,14 @@ from workspaces.tests.socket_helpers import (  # noqa: F401
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True, params=[True, False], ids=["worker-fanout", "socket-groups"])
+def fanout(request, settings):
+    """Every test here runs with the worker's fan-out (as shipped) and with
+    each socket in the group on its own channel (the Channels-tutorial way)."""
+    settings.BROADCAST_LOCAL_FANOUT = request.param
+    return request.param
+
+
 # -- liveness ------------------------------------------------------------------
 async def test_idle_socket_closed_4408_and_messages_keep_it_alive(world, connect):
     w = await world()
@@ -156,3 +164,60 @@ async def test_log_reads_of_a_worker_are_shared(world, monkeypatch):
     await create_tasks(w, 1)
     assert await consumers._last_seq(w["ws"], time.monotonic()) == 3  # asked for newer: reads again
     assert [c[0] for c in calls] == ["events", "seq", "seq"]
+
+
+# -- the worker's fan-out ----------------------------------------------------------
+async def test_sockets_of_a_workspace_share_one_subscription(world, connect, fanout):
+    from channels.layers import get_channel_layer
+
+    from collab_project.fanout import local_fanout
+    from workspaces.events import workspace_group
+
+    w = await world()
+    socks = [(await open_ws(connect, w, who))[0] for who in ("owner", "member", "viewer")]
+    group = workspace_group(w["ws"])
+    layer = get_channel_layer()
+    inner = layer._get_layer() if hasattr(layer, "_get_layer") else layer  # pub/sub keeps state per loop
+    subscribed = inner.groups.get(inner._get_group_channel_name(group) if hasattr(inner, "_get_group_channel_name")
+                                  else group, ())
+    if fanout:
+        assert local_fanout().size(group) == 3 and list(subscribed) == [local_fanout().channel]
+    else:
+        assert local_fanout().size(group) == 0 and len(subscribed) == 3
+    await create_tasks(w, 1)
+    assert [(await sock.recv())["seq"] for sock in socks] == [3, 3, 3]
+
+
+async def test_group_messages_wait_behind_a_busy_socket_in_arrival_order():
+    """While a socket holds its lock (hello, a replay, a gap fill from the
+    log), the fan-out queues its messages instead of waiting; they go out in
+    order once it is free, and the next one then goes out at once."""
+    import asyncio
+    import json
+    from collections import deque
+
+    from workspaces.consumers import WorkspaceConsumer
+
+    sent = []
+
+    async def base_send(message):
+        sent.append(json.loads(message["text"]))
+
+    sock = WorkspaceConsumer()
+    sock.base_send, sock.channel_name, sock.closing = base_send, "me", False
+    sock.delivered, sock.pending, sock.lock = 2, {}, asyncio.Lock()
+    sock.backlog, sock.drainer, sock.gap_timer = deque(), None, None
+
+    def event(seq):
+        return {"type": "ws.event", "seq": seq, "event": "task.created", "text": json.dumps({"seq": seq})}
+
+    presence = {"type": "ws.presence", "origin": "other", "text": json.dumps({"presence": 1})}
+    await sock.lock.acquire()
+    for message in (event(3), presence, event(4), event(2)):
+        await sock.group_message(message)  # returns at once, though the lock is held
+    assert sent == [] and len(sock.backlog) == 4
+    sock.lock.release()
+    await asyncio.wait_for(sock.drainer, 2)
+    assert sent == [{"seq": 3}, {"presence": 1}, {"seq": 4}] and sock.delivered == 4
+    await sock.group_message(event(5))
+    assert sent[-1] == {"seq": 5} and sock.drainer is None  # delivered in the call itself
