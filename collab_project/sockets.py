@@ -99,6 +99,7 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
         self.last_seen = time.monotonic()
         self.closing = False
         self.accepted = False
+        self.handling = 0
         try:
             code = await self.admit()
         except Exception:
@@ -203,7 +204,10 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
         try:
             while True:
                 await asyncio.sleep(tick)
-                if time.monotonic() - self.last_seen > settings.WS_IDLE_TIMEOUT:
+                # A message still being handled (a write queued behind a slow
+                # database) means the client is there, and so may the ones
+                # queued behind it.
+                if not self.handling and time.monotonic() - self.last_seen > settings.WS_IDLE_TIMEOUT:
                     logger.info("socket idle, closing", extra={"user_id": self.user.pk})
                     await self.close_with(CLOSE_IDLE)
                     return
@@ -243,6 +247,14 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         self.last_seen = time.monotonic()
+        self.handling += 1
+        try:
+            await self.handle_frame(message)
+        finally:
+            self.handling -= 1
+            self.last_seen = time.monotonic()
+
+    async def handle_frame(self, message):
         op_id = None
         try:
             text = message.get("text")

@@ -36,6 +36,35 @@ async def test_idle_socket_closed_4408_and_messages_keep_it_alive(world, connect
         assert (await busy.recv())["type"] == "heartbeat.ack"
 
 
+async def test_a_write_stuck_behind_the_database_does_not_get_its_socket_closed_idle(world, connect, monkeypatch):
+    import threading
+
+    from tasks import services as task_services
+    from workspaces.consumers import WorkspaceConsumer
+
+    w = await world()
+    release = threading.Event()
+    real = task_services.notifications_for_task_change
+
+    def stuck(**kwargs):
+        release.wait(5)  # the database thread is held up, as behind a backlog
+        return real(**kwargs)
+
+    async def no_log_check(self):
+        pass  # the watchdog's own database read would queue behind the write too
+
+    monkeypatch.setattr(task_services, "notifications_for_task_change", stuck)
+    monkeypatch.setattr(WorkspaceConsumer, "check_delivery", no_log_check)
+    with override_settings(WS_IDLE_TIMEOUT=1):
+        sock, _ = await open_ws(connect, w, "member")
+        await sock.send("task.create", {"title": "slow"}, op_id="slow-1")
+        await sock.send("heartbeat")  # queued behind the write
+        assert await sock.quiet(2.5)  # over twice the idle timeout: no close
+        release.set()
+        got = {m["type"]: m for m in await sock.recv_n(3)}
+        assert got["ack"]["seq"] == 3 and got["task.created"]["seq"] == 3 and got["heartbeat.ack"]["seq"] == 3
+
+
 async def test_heartbeat_ack_carries_current_seq(world, connect):
     w = await world()
     sock, _ = await open_ws(connect, w)
