@@ -21,8 +21,13 @@ def get_redis():
     client = _clients.get(loop)
     if client is None:
         # No socket timeout: a quiet connection is not an error (redis-py 8's 5 s default was).
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=None, socket_connect_timeout=5,
-                                         health_check_interval=30, max_connections=200)
+        # A blocking pool: in a connect storm or a watchdog tick of thousands of
+        # sockets, a call waits (up to 5 s) for a free connection rather than
+        # failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, socket_timeout=None, socket_connect_timeout=5, health_check_interval=30,
+            max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5)
+        client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = client
     return client
 

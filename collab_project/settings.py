@@ -127,6 +127,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Per worker, for presence, limits and the watchdog (the channel layer and the
+# cache have their own connections).
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 50)
 CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "pubsub")
 if REDIS_URL:
     # No socket timeout on the layer's connections: a quiet subscriber is not dead.
