@@ -96,6 +96,22 @@ class SocketRegistry:
             _sockets[key][conn] = time.time() + self.ttl
 
     @_fail_open(None)
+    async def refresh_many(self, entries: list[tuple[str, str]]) -> None:
+        """`refresh` for many (key, conn) at once: one round trip."""
+        if not entries:
+            return
+        redis = get_redis()
+        if redis is None:
+            for key, conn in entries:
+                await self.refresh(key, conn)
+            return
+        expires = time.time() + self.ttl
+        async with redis.pipeline(transaction=False) as pipe:
+            for key, conn in entries:
+                pipe.zadd(f"{key_prefix()}sockets:{key}", {conn: expires}, xx=True)
+            await pipe.execute()
+
+    @_fail_open(None)
     async def remove(self, key: str, conn: str) -> None:
         redis = get_redis()
         if redis is not None:

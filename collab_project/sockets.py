@@ -1,7 +1,6 @@
 """What every socket of ours shares: auth and connection limits at connect,
 JSON in and out, the size and message-rate limits, the idle watchdog, and the
 one mapping of domain errors to socket `error` messages."""
-import asyncio
 import logging
 import time
 
@@ -18,6 +17,7 @@ from autobahn.exception import Disconnected
 
 from collab_project import metrics, ratelimit
 from collab_project.fanout import local_fanout
+from collab_project.ticker import ticker
 from collab_project.errors import DomainError
 from collab_project.jsonutil import dumps, loads
 
@@ -95,7 +95,6 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
     async def websocket_connect(self, message):
         self.user = self.scope.get("user")
         self.registered = False
-        self.watchdog = None
         self.last_seen = time.monotonic()
         self.closing = False
         self.accepted = False
@@ -116,7 +115,7 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
             return
         metrics.socket_opened()
         logger.info("socket connected", extra={"path": self.scope.get("path"), "user_id": self.user.pk})
-        self.watchdog = asyncio.ensure_future(self.watch())
+        ticker(_sockets).add(self)
 
     async def admit(self) -> int | None:
         """Run the checks; a close code to refuse with, or None once accepted."""
@@ -130,8 +129,7 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
         code = await self.authorize()
         if code:
             return code
-        if not await _sockets.add(f"{self.limit_scope}:{self.user.pk}", self.channel_name,
-                                  settings.WS_MAX_SOCKETS_PER_USER):
+        if not await _sockets.add(*self.registry_entry(), settings.WS_MAX_SOCKETS_PER_USER):
             return CLOSE_LIMITED
         self.registered = True
         await self.accept()
@@ -152,12 +150,11 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
         pass
 
     async def websocket_disconnect(self, message):
-        if self.watchdog:
-            self.watchdog.cancel()
+        ticker(_sockets).discard(self)
         if self.registered:
             metrics.socket_closed()
             try:
-                await _sockets.remove(f"{self.limit_scope}:{self.user.pk}", self.channel_name)
+                await _sockets.remove(*self.registry_entry())
                 await self.teardown()
             except Exception:
                 logger.exception("socket teardown failed")
@@ -197,39 +194,16 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
         self.closing = True
         await self.close(code=code)
 
-    # -- liveness ------------------------------------------------------------
-    async def watch(self) -> None:
-        """Close a socket silent for WS_IDLE_TIMEOUT; refresh its registrations."""
-        tick = max(0.5, min(10.0, settings.WS_IDLE_TIMEOUT / 4))
-        try:
-            while True:
-                await asyncio.sleep(tick)
-                # A message still being handled (a write queued behind a slow
-                # database) means the client is there, and so may the ones
-                # queued behind it.
-                if not self.handling and time.monotonic() - self.last_seen > settings.WS_IDLE_TIMEOUT:
-                    logger.info("socket idle, closing", extra={"user_id": self.user.pk})
-                    await self.close_with(CLOSE_IDLE)
-                    return
-                await _sockets.refresh(f"{self.limit_scope}:{self.user.pk}", self.channel_name)
-                for hook in (self.on_tick, self.check_delivery):
-                    try:
-                        await hook()
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        # One failing check must not end the watchdog (and the idle close with it).
-                        logger.exception("socket tick failed", extra={"user_id": self.user.pk})
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            logger.exception("socket watchdog failed")
+    # -- liveness (collab_project/ticker.py) --------------------------------------
+    def registry_entry(self) -> tuple[str, str]:
+        return f"{self.limit_scope}:{self.user.pk}", self.channel_name
 
-    async def on_tick(self) -> None:
-        pass
+    async def close_idle(self) -> None:
+        await self.close_with(CLOSE_IDLE)
 
-    async def check_delivery(self) -> None:
-        """Every tick: deliver what the channel layer may have dropped."""
+    @classmethod
+    async def tick_all(cls, sockets: list) -> None:
+        """Every watchdog tick, with this class's live sockets of the worker."""
 
     # -- messages ------------------------------------------------------------
     async def send_json(self, payload: dict) -> None:

@@ -182,14 +182,18 @@ return out
 """
 
 
-async def _run(redis, script: str, workspace_id: str, *args) -> list:
-    # redis-py caches the SHA and falls back to EVAL when the server lost it.
+def _script(redis, script: str):
+    # redis-py caches the SHA and falls back to EVAL (or loads it, in a pipeline) when the server lost it.
     scripts = getattr(redis, "_presence_scripts", None)
     if scripts is None:
         scripts = redis._presence_scripts = {}
     if script not in scripts:
         scripts[script] = redis.register_script(script)
-    return await scripts[script](keys=_keys(workspace_id), args=[str(a) for a in args])
+    return scripts[script]
+
+
+async def _run(redis, script: str, workspace_id: str, *args) -> list:
+    return await _script(redis, script)(keys=_keys(workspace_id), args=[str(a) for a in args])
 
 
 def _key_ttl_ms(ttl: float) -> int:
@@ -241,6 +245,20 @@ async def touch(workspace_id: str, conn: str, user, ttl: float) -> dict | None:
     that brought the user back online, so the caller announces them again.
     """
     return await _join(workspace_id, conn, user, ttl, refresh=True)
+
+
+async def touch_many(entries: list[tuple[str, str, object, float]]) -> list[dict | None]:
+    """`touch` for many (workspace_id, conn, user, ttl) at once: one round trip to Redis."""
+    redis = get_redis()
+    if redis is None or not entries:
+        return [await touch(*entry) for entry in entries]
+    join = _script(redis, _JOIN)
+    async with redis.pipeline(transaction=False) as pipe:
+        for workspace_id, conn, user, ttl in entries:
+            args = (f"{user.pk}|{conn}", user.pk, ttl, _ident(user), _DEFAULT_SHOWN, _key_ttl_ms(ttl), "1")
+            await join(keys=_keys(workspace_id), args=[str(a) for a in args], client=pipe)
+        results = await pipe.execute()
+    return [_state(result[1], result[2]) if int(result[0]) else None for result in results]
 
 
 async def _join(workspace_id: str, conn: str, user, ttl: float, *, refresh: bool) -> dict | None:

@@ -16,6 +16,7 @@ from django.conf import settings
 from collab_project.errors import DomainError, Forbidden, Gone, invalid_field
 from collab_project.jsonutil import dumps, user_ref
 from collab_project.sockets import CLOSE_BAD_QUERY, CLOSE_NOT_FOUND, JsonSocketConsumer, SocketError, db
+from collab_project.ticker import tick_seconds
 from collab_project.ws_auth import query_params
 from presence import store as presence
 from tasks import services as task_services
@@ -189,7 +190,7 @@ class WorkspaceConsumer(JsonSocketConsumer):
     def _presence_ttl(self) -> float:
         """Entry lifetime: refreshed every watchdog tick, and short enough that
         expiry plus the next sweep (one tick) stays within PRESENCE_TTL."""
-        tick = max(0.5, min(10.0, settings.WS_IDLE_TIMEOUT / 4))
+        tick = tick_seconds()
         # Never shorter than 1.5 ticks, or a live socket would flap offline between refreshes.
         return max(self.presence_ttl - tick, tick * 1.5)
 
@@ -291,12 +292,6 @@ class WorkspaceConsumer(JsonSocketConsumer):
         await asyncio.sleep(max(settings.WS_REORDER_HOLD_MS / 1000, 0.5))
         await self._fill_tail(not_before=subscribed + 0.1)
 
-    async def check_delivery(self):
-        # A dropped event with no later one is otherwise only noticed at the
-        # client's next heartbeat; this bounds it by a watchdog tick.
-        tick = max(0.5, min(10.0, settings.WS_IDLE_TIMEOUT / 4))
-        await self._fill_tail(not_before=time.monotonic() - tick / 2)
-
     async def _fill_tail(self, not_before: float | None = None):
         """Deliver from the log whatever was committed but never came through the layer."""
         async with self.lock:
@@ -380,19 +375,38 @@ class WorkspaceConsumer(JsonSocketConsumer):
         if not self.closing:
             await self.send_text(message["text"])
 
-    async def on_tick(self):
+    @classmethod
+    async def tick_all(cls, sockets):
+        """Every watchdog tick: refresh the presence of all of this worker's
+        sockets in one round trip, sweep each workspace once, and deliver from
+        the log what a socket never got through the layer (a dropped newest
+        event has no later one to reveal it: this bounds it by a tick)."""
         try:
-            back = await presence.touch(self.workspace_id, self.channel_name, self.user, self._presence_ttl())
-            if back:
-                # This worker stalled past the TTL and a sweep announced us gone.
-                await self._broadcast_presence("presence.joined", back)
-            for state in await presence.sweep(self.workspace_id):
-                # About another (dead) worker's user: every socket here hears it, this one too.
-                await self._broadcast_presence("presence.left", {**state, "status": "offline", "viewing": None},
-                                               about_self=False)
+            backs = await presence.touch_many([(s.workspace_id, s.channel_name, s.user, s._presence_ttl())
+                                               for s in sockets])
+            for sock, back in zip(sockets, backs):
+                if back:
+                    # This worker stalled past the TTL and a sweep announced the user gone.
+                    await sock._broadcast_presence("presence.joined", back)
         except Exception:
             # A Redis hiccup must not end the watchdog (and with it the idle close).
-            logger.exception("presence tick failed", extra={"user_id": self.user.pk})
+            logger.exception("presence tick failed")
+        by_workspace: dict[str, list] = {}
+        for sock in sockets:
+            by_workspace.setdefault(sock.workspace_id, []).append(sock)
+        not_before = time.monotonic() - tick_seconds() / 2
+        for workspace_id, members in by_workspace.items():
+            try:
+                for state in await presence.sweep(workspace_id):
+                    # About another (dead) worker's user: every socket here hears it.
+                    await members[0]._broadcast_presence(
+                        "presence.left", {**state, "status": "offline", "viewing": None}, about_self=False)
+            except Exception:
+                logger.exception("presence sweep failed", extra={"workspace": workspace_id})
+            current = await _last_seq(workspace_id, not_before)
+            for sock in members:
+                if current is not None and current > sock.delivered and not sock.closing:
+                    await sock._fill_tail(not_before=not_before)
 
     # -- client messages ----------------------------------------------------------
     async def on_message(self, kind, op_id, payload):
