@@ -3,7 +3,9 @@ JSON in and out, the size and message-rate limits, the idle watchdog, and the
 one mapping of domain errors to socket `error` messages."""
 import logging
 import time
+import uuid
 
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.exceptions import StopConsumer
@@ -82,6 +84,13 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
 
     limit_scope = "ws"
 
+    @property
+    def channel_layer_alias(self):
+        # With the worker's fan-out a socket needs no channel of its own: its
+        # groups' messages come through the fan-out, so there is no per-socket
+        # layer queue, subscription or second dispatch task (memory per socket).
+        return None if settings.BROADCAST_LOCAL_FANOUT else DEFAULT_CHANNEL_LAYER
+
     async def dispatch(self, message):
         # Channels would close old DB connections before every handler; our
         # DB work goes through database_sync_to_async, which does that itself,
@@ -93,6 +102,9 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
 
     # -- connect / disconnect ---------------------------------------------
     async def websocket_connect(self, message):
+        if self.channel_layer is None:
+            # The socket's id in presence, the socket registry and presence echoes.
+            self.channel_name = f"socket.{uuid.uuid4().hex}"
         self.user = self.scope.get("user")
         self.registered = False
         self.last_seen = time.monotonic()
@@ -172,11 +184,11 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
                 logger.exception("group discard failed")
         raise StopConsumer()
 
-    async def join_group(self, group: str, *, shared: bool = False) -> None:
-        """Join `group` on this socket's channel, or with `shared` through the
-        worker's one subscription (collab_project/fanout.py), which then calls
-        `group_message` for each message."""
-        if shared:
+    async def join_group(self, group: str) -> None:
+        """Join `group` through the worker's one subscription
+        (collab_project/fanout.py), which then calls `group_message` for each
+        message; without the fan-out, on this socket's own channel."""
+        if self.channel_layer is None:
             if not hasattr(self, "fanout_groups"):
                 self.fanout_groups = []
             await local_fanout().join(group, self)

@@ -11,6 +11,7 @@ import logging
 import time
 from collections import deque
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from collab_project.errors import DomainError, Forbidden, Gone, invalid_field
@@ -163,7 +164,7 @@ class WorkspaceConsumer(JsonSocketConsumer):
         async with self.lock:
             # Join first, read the log second: every later event then arrives
             # by the group or is filled from the log, and earlier ones are dropped.
-            await self.join_group(events.workspace_group(self.workspace_id), shared=settings.BROADCAST_LOCAL_FANOUT)
+            await self.join_group(events.workspace_group(self.workspace_id))
             await self.join_group(events.user_group(self.user.pk))
             joined = await presence.join(self.workspace_id, self.channel_name, self.user, self._presence_ttl())
             current = await _current_seq(self.workspace_id)
@@ -362,7 +363,7 @@ class WorkspaceConsumer(JsonSocketConsumer):
         payload = {"type": kind, "data": {"user": state["user"], "status": state["status"],
                                           "viewing": state["viewing"]}}
         group = events.workspace_group(self.workspace_id)
-        await self.channel_layer.group_send(group, {
+        await get_channel_layer().group_send(group, {
             "type": "ws.presence", "text": dumps(payload), "origin": self.channel_name if about_self else None,
             "group": group,
         })
