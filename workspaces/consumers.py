@@ -156,8 +156,9 @@ class WorkspaceConsumer(JsonSocketConsumer):
         self.gap_timer: asyncio.Task | None = None
         self.catch_up: asyncio.Task | None = None
         self.lock = asyncio.Lock()
-        # Group messages that came while the lock was held, in arrival order.
-        self.backlog: deque[dict] = deque()
+        # Group messages that came while the lock was held, in arrival order
+        # (made when first needed: most sockets never need one).
+        self.backlog: deque[dict] | None = None
         self.drainer: asyncio.Task | None = None
         self.presence_ttl = settings.PRESENCE_TTL
         self.user_ref = user_ref(self.user)
@@ -249,6 +250,8 @@ class WorkspaceConsumer(JsonSocketConsumer):
                 if seq == self.delivered + 1:
                     await self._send_event(message)
                     return
+        if self.backlog is None:
+            self.backlog = deque()
         self.backlog.append(message)
         if self.drainer is None:
             self.drainer = asyncio.ensure_future(self._drain())

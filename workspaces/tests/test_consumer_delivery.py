@@ -223,8 +223,6 @@ async def test_group_messages_wait_behind_a_busy_socket_in_arrival_order():
     order once it is free, and the next one then goes out at once."""
     import asyncio
     import json
-    from collections import deque
-
     from workspaces.consumers import WorkspaceConsumer
 
     sent = []
@@ -235,7 +233,7 @@ async def test_group_messages_wait_behind_a_busy_socket_in_arrival_order():
     sock = WorkspaceConsumer()
     sock.base_send, sock.channel_name, sock.closing = base_send, "me", False
     sock.delivered, sock.pending, sock.lock = 2, {}, asyncio.Lock()
-    sock.backlog, sock.drainer, sock.gap_timer = deque(), None, None
+    sock.backlog, sock.drainer, sock.gap_timer = None, None, None
 
     def event(seq):
         return {"type": "ws.event", "seq": seq, "event": "task.created", "text": json.dumps({"seq": seq})}
