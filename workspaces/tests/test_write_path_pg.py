@@ -1,0 +1,78 @@
+"""The write path on real PostgreSQL: the locks and the key index that its
+shortcuts rely on.
+
+Writers run in threads, each with its own connection and transaction.
+"""
+import threading
+
+import pytest
+from django.db import connection
+
+from tasks import services as task_services
+from tasks.models import Task
+from workspaces import idempotency, services
+from workspaces.models import Event, OperationRecord
+from workspaces.tests.fixtures import *  # noqa: F403
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _run(targets):
+    """Run the callables in threads at once; return what each returned or raised."""
+    outcomes = [None] * len(targets)
+    barrier = threading.Barrier(len(targets))
+
+    def run(i):
+        try:
+            barrier.wait(timeout=10)
+            outcomes[i] = targets[i]()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcomes[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), "a writer hung"
+    return outcomes
+
+
+def test_repeats_racing_in_two_workspaces_meet_at_the_key_and_apply_once(team, monkeypatch):
+    """Different workspaces share no lock: both repeats do their write, and
+    only the key's unique index lets one through; the other replays it."""
+    other = services.workspace_create(actor=team.owner, name="Other").data["id"]
+    store = idempotency._store
+    at_store = threading.Barrier(2)
+
+    def store_together(**kwargs):
+        at_store.wait(timeout=10)  # both writes done, neither committed
+        return store(**kwargs)
+
+    monkeypatch.setattr(idempotency, "_store", store_together)
+    answers = _run([
+        lambda: task_services.task_create(actor=team.owner, workspace_id=team.ws, title="here", op_id="k"),
+        lambda: task_services.task_create(actor=team.owner, workspace_id=other, title="there", op_id="k"),
+    ])
+    assert not any(isinstance(a, BaseException) for a in answers), answers
+    assert sorted(a.replayed for a in answers) == [False, True]
+    assert answers[0].data == answers[1].data and answers[0].seq == answers[1].seq
+    assert Task.objects.count() == 1
+    assert Event.objects.filter(op_id="k").count() == 1
+
+
+def test_repeats_of_an_update_racing_apply_once(team):
+    task = task_services.task_create(actor=team.member, workspace_id=team.ws, title="a").data
+
+    def update():
+        return task_services.task_update(actor=team.member, workspace_id=team.ws, task_id=task["id"], version=1,
+                                         title="b", op_id="u")
+
+    answers = _run([update, update, update])
+    assert not any(isinstance(a, BaseException) for a in answers), answers
+    assert sorted(a.replayed for a in answers) == [False, True, True]
+    assert len({(a.seq, a.data["version"]) for a in answers}) == 1
+    assert Task.objects.get().version == 2
+    assert Event.objects.filter(op_id="u").count() == 1
