@@ -4,18 +4,20 @@ shortcuts rely on.
 Writers run in threads, each with its own connection and transaction.
 """
 import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from collab_project.errors import Forbidden, NotFound
 from tasks import services as task_services
 from tasks.models import Task
 from workspaces import idempotency, services
+from workspaces.access import access_membership
 from workspaces.models import Event, OperationRecord
 from workspaces.tests.fixtures import *  # noqa: F403
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
 
 def _run(targets):
     """Run the callables in threads at once; return what each returned or raised."""
@@ -76,3 +78,52 @@ def test_repeats_of_an_update_racing_apply_once(team):
     assert len({(a.seq, a.data["version"]) for a in answers}) == 1
     assert Task.objects.get().version == 2
     assert Event.objects.filter(op_id="u").count() == 1
+
+
+def _waits_for_a_lock(pid: int, deadline: float) -> None:
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+            row = cursor.fetchone()
+            if row and row[0] == "Lock":
+                return
+            time.sleep(0.005)  # polling pg_stat_activity, bounded by the deadline
+    raise AssertionError("the writer never waited for the workspace lock")
+
+
+@pytest.mark.parametrize("change, refused", [("demote", Forbidden), ("remove", NotFound)])
+def test_a_writer_waiting_for_the_lock_sees_the_membership_it_left(team, change, refused):
+    """The lock and the membership are read by one statement: a writer that
+    waited must still see the role as the transaction it waited for left it
+    (not the one from before its wait), and must not deadlock with it."""
+    backend: dict = {}
+    locked = threading.Event()
+
+    def holder():
+        with transaction.atomic():
+            access_membership(user=team.owner, workspace_id=team.ws, for_write=True)
+            locked.set()
+            _waits_for_a_lock(_pid_of(backend), time.monotonic() + 10)
+            if change == "demote":
+                services.member_role_change(actor=team.owner, workspace_id=team.ws, user_id=team.member.pk,
+                                            role="viewer")
+            else:
+                services.member_remove(actor=team.owner, workspace_id=team.ws, user_id=team.member.pk)
+
+    def writer():
+        connection.ensure_connection()
+        backend["pid"] = connection.connection.info.backend_pid
+        backend["ready"].set()
+        assert locked.wait(timeout=10)
+        return task_services.task_create(actor=team.member, workspace_id=team.ws, title="late", op_id="w")
+
+    backend["ready"] = threading.Event()
+    outcomes = _run([holder, writer])
+    assert outcomes[0] is None, outcomes[0]
+    assert isinstance(outcomes[1], refused), outcomes[1]
+    assert not Task.objects.exists() and not OperationRecord.objects.filter(key="w").exists()
+
+
+def _pid_of(backend) -> int:
+    assert backend["ready"].wait(timeout=10)
+    return backend["pid"]
