@@ -7,7 +7,7 @@ from django.utils import timezone
 from collab_project.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from tasks import services as task_services
 from tasks.models import Task
-from workspaces import services
+from workspaces import events, services
 from workspaces.idempotency import operation_records_prune
 from workspaces.models import Event, Invite, Membership, OperationRecord, Workspace
 from workspaces.tests.fixtures import *  # noqa: F403
@@ -254,11 +254,18 @@ def test_bad_op_ids(team, key):
     assert not Task.objects.exists()
 
 
-def test_pruning_keeps_the_log_bounded(team, settings):
+def test_pruning_keeps_the_log_bounded(team, settings, monkeypatch):
+    """At least EVENT_LOG_KEEP events stay; every PRUNE_EVERY-th seq deletes the older ones."""
     settings.EVENT_LOG_KEEP = 3
-    for i in range(10):
+    monkeypatch.setattr(events, "PRUNE_EVERY", 4)
+    for i in range(9):
         task_services.task_create(actor=team.owner, workspace_id=team.ws, title=f"t{i}")
+    # seqs 7..15: seq 8 pruned up to 5, seq 12 up to 9; none since.
+    assert [e.seq for e in _events(team.ws)] == list(range(10, 16))
+    task_services.task_create(actor=team.owner, workspace_id=team.ws, title="t9")
     assert [e.seq for e in _events(team.ws)] == [14, 15, 16]
+    task_services.task_create(actor=team.owner, workspace_id=team.ws, title="t10")
+    assert [e.seq for e in _events(team.ws)] == [14, 15, 16, 17]
 
 
 def test_user_register(db):
