@@ -1,5 +1,5 @@
-"""The write path on real PostgreSQL: the locks and the key index that its
-shortcuts rely on.
+"""The write path on real PostgreSQL: what a write costs in statements, and
+the locks and the key index that its shortcuts rely on.
 
 Writers run in threads, each with its own connection and transaction.
 """
@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from collab_project.errors import Forbidden, NotFound
 from tasks import services as task_services
@@ -18,6 +19,34 @@ from workspaces.models import Event, OperationRecord
 from workspaces.tests.fixtures import *  # noqa: F403
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+# BEGIN; the membership joined with its workspace, both locked; the task (a
+# create reads MAX(position) instead); the write; the last_seq UPDATE; the
+# event INSERT; the key's answer INSERT; COMMIT. Each is a round trip with the
+# workspace locked; it was 15 (docs/performance.md, "Write transaction").
+SOCKET_WRITE_STATEMENTS = 8
+
+
+def _statements(call) -> list[str]:
+    with CaptureQueriesContext(connection) as ctx:
+        call()
+    return [q["sql"][:120] for q in ctx.captured_queries]
+
+
+def test_a_socket_write_costs_at_most_eight_statements(team, settings):
+    settings.EVENT_LOG_KEEP = 2  # past the kept log: only every PRUNE_EVERY-th seq prunes
+    ws, member = team.ws, team.member
+    create = _statements(lambda: task_services.task_create(actor=member, workspace_id=ws, title="t", op_id="c"))
+    task = Task.objects.get()
+    update = _statements(lambda: task_services.task_update(actor=member, workspace_id=ws, task_id=task.pk,
+                                                           version=1, title="u", op_id="u"))
+    delete = _statements(lambda: task_services.task_delete(actor=member, workspace_id=ws, task_id=task.pk,
+                                                           op_id="d"))
+    for name, statements in (("create", create), ("update", update), ("delete", delete)):
+        assert len(statements) <= SOCKET_WRITE_STATEMENTS, (name, statements)
+        assert not any("SAVEPOINT" in s for s in statements), (name, statements)
+    assert OperationRecord.objects.filter(user=member).count() == 3
+
 
 def _run(targets):
     """Run the callables in threads at once; return what each returned or raised."""
