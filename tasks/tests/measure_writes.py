@@ -9,8 +9,9 @@ Migrates the named database, then, each in a fresh workspace:
   and COMMIT of the outermost transaction: each is a round trip too), also
   once the log is past EVENT_LOG_KEEP (where the prune may run);
 - times `--writes` socket-style writes (op_id set) `--runs` times and prints
-  the median CPU (this process: the worker's share, not PostgreSQL's) and
-  wall-clock per write.
+  the median CPU of this process (the worker's share), of its PostgreSQL
+  backend (from /proc, when the server is on this machine) and wall-clock
+  per write.
 Figures for docs/performance.md ("Write transaction").
 """
 import argparse
@@ -99,14 +100,23 @@ def main() -> int:
     print(f"{statistics.mean(per_write):5.2f}  task_create with op_id past EVENT_LOG_KEEP "
           f"(mean of 200; min {min(per_write)}, max {max(per_write)})")
 
+    def backend_cpu() -> float | None:
+        """CPU seconds of this connection's PostgreSQL backend, if it runs here."""
+        try:
+            with open(f"/proc/{connection.connection.info.backend_pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, AttributeError):
+            return None
+
     print(f"\ntime per write, {args.writes} writes, median of {args.runs} runs (op_id set):")
     for label in ("task_create", "task_update"):
-        cpu, wall = [], []
+        cpu, wall, db_cpu = [], [], []
         for _ in range(args.runs):
             ws = workspace()
             task = tasks.task_create(actor=member, workspace_id=ws, title="t").data
             version = task["version"]
-            c0, w0 = time.process_time(), time.perf_counter()
+            c0, w0, d0 = time.process_time(), time.perf_counter(), backend_cpu()
             for i in range(args.writes):
                 if label == "task_create":
                     tasks.task_create(actor=member, workspace_id=ws, title=f"t{i}", op_id=key())
@@ -115,7 +125,10 @@ def main() -> int:
                                                 title=f"u{i}", op_id=key()).data["version"]
             cpu.append((time.process_time() - c0) / args.writes * 1000)
             wall.append((time.perf_counter() - w0) / args.writes * 1000)
-        print(f"  {label}: CPU {statistics.median(cpu):.2f} ms, wall {statistics.median(wall):.2f} ms "
+            if d0 is not None:
+                db_cpu.append((backend_cpu() - d0) / args.writes * 1000)
+        db = f", PostgreSQL backend CPU {statistics.median(db_cpu):.2f} ms" if db_cpu else ""
+        print(f"  {label}: CPU {statistics.median(cpu):.2f} ms{db}, wall {statistics.median(wall):.2f} ms "
               f"(CPU runs: {', '.join(f'{c:.2f}' for c in cpu)})")
     return 0
 
