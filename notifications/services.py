@@ -32,64 +32,75 @@ def _deliver(notification: Notification) -> None:
 def notification_create(*, actor, user, workspace, type: str, title: str, message: str = "",
                         data: dict | None = None) -> Notification | None:
     """Write one notification for `user` (never for the actor) and deliver it after commit."""
-    if user is None or (actor is not None and user.pk == actor.pk):
+    if user is None:
+        return None
+    return _notify(actor=actor, user_id=user.pk, workspace=workspace, type=type, title=title, message=message,
+                   data=data)
+
+
+def _notify(*, actor, user_id: int, workspace, type: str, title: str, message: str = "",
+            data: dict | None = None) -> Notification | None:
+    if actor is not None and user_id == actor.pk:
         return None
     notification = Notification.objects.create(
-        user=user, workspace=workspace, type=type, title=title[:300], message=message, data=data or {}
+        user_id=user_id, workspace=workspace, type=type, title=title[:300], message=message, data=data or {}
     )
     _deliver(notification)
     return notification
 
 
-def _mentioned_members(workspace, *texts: str) -> dict[int, object]:
-    """Members named `@username` in the texts (sentence punctuation after the name is not part of it).
+def _mentioned_members(workspace, *texts: str) -> set[int]:
+    """Ids of the members named `@username` in the texts (sentence punctuation
+    after the name is not part of it); no query when nobody is named.
 
     Usernames are unique case-insensitively (registration checks), so `@Bob` finds bob.
     """
     names = {name.rstrip(".").lower() for text in texts for name in MENTION.findall(text or "")}
     names = sorted(n for n in names if n)[:MAX_MENTIONS]
     if not names:
-        return {}
+        return set()
     query = Q()
     for name in names:
         query |= Q(user__username__iexact=name)
-    members = Membership.objects.filter(query, workspace=workspace).select_related("user")
-    return {m.user.pk: m.user for m in members}
+    return set(Membership.objects.filter(query, workspace=workspace).values_list("user_id", flat=True))
 
 
-def _members_among(workspace, users) -> set[int]:
-    """Ids of those users who are members now (a task's creator may have left)."""
-    ids = {u.pk for u in users if u is not None}
+def _members_among(workspace, user_ids) -> set[int]:
+    """Those of the ids who are members now (a task's creator may have left)."""
+    ids = {pk for pk in user_ids if pk is not None}
     if not ids:
         return set()
     return set(Membership.objects.filter(workspace=workspace, user_id__in=ids).values_list("user_id", flat=True))
 
 
 def notifications_for_task_change(*, actor, task, before: dict | None, changed: list[str]) -> None:
-    """Notify about a created (before is None) or updated task."""
-    workspace = task.workspace
-    chosen: dict[int, tuple[str, object]] = {}
+    """Notify about a created (before is None) or updated task.
 
-    def offer(user, kind):
-        if user is not None and user.pk != actor.pk and user.pk not in chosen:
-            chosen[user.pk] = (kind, user)
+    By user id: writing a notification needs no user row, so none is read;
+    with nobody to notify (no assignee, no mention, not completed) no query runs.
+    """
+    workspace = task.workspace
+    chosen: dict[int, str] = {}
+
+    def offer(user_id, kind):
+        if user_id is not None and user_id != actor.pk and user_id not in chosen:
+            chosen[user_id] = kind
 
     creating = before is None
     if task.assigned_to_id and (creating or "assigned_to" in changed):
-        offer(task.assigned_to, T.TASK_ASSIGNED)
+        offer(task.assigned_to_id, T.TASK_ASSIGNED)
     if not creating and "status" in changed and task.status == "done":
-        offer(task.created_by, T.TASK_COMPLETED)
-        offer(task.assigned_to, T.TASK_COMPLETED)
-    old_mentions = {} if creating else _mentioned_members(workspace, before.get("title"), before.get("description"))
+        offer(task.created_by_id, T.TASK_COMPLETED)
+        offer(task.assigned_to_id, T.TASK_COMPLETED)
+    old_mentions = set() if creating else _mentioned_members(workspace, before.get("title"), before.get("description"))
     if creating or {"title", "description"} & set(changed):
-        for pk, user in _mentioned_members(workspace, task.title, task.description).items():
-            if pk not in old_mentions:
-                offer(user, T.MENTIONED)
+        for pk in sorted(_mentioned_members(workspace, task.title, task.description) - old_mentions):
+            offer(pk, T.MENTIONED)
     if not creating and changed and task.assigned_to_id:
-        offer(task.assigned_to, T.TASK_UPDATED)
+        offer(task.assigned_to_id, T.TASK_UPDATED)
 
     # Nobody outside the workspace hears about its tasks.
-    members = _members_among(workspace, [user for _, user in chosen.values()])
+    members = _members_among(workspace, chosen)
     who = actor.username
     texts = {
         T.TASK_ASSIGNED: (f"{who} assigned you “{task.title}”", "A task in {ws} is now yours."),
@@ -97,12 +108,12 @@ def notifications_for_task_change(*, actor, task, before: dict | None, changed: 
         T.MENTIONED: (f"{who} mentioned you in “{task.title}”", "You were mentioned in {ws}."),
         T.TASK_UPDATED: (f"{who} updated “{task.title}”", "Changed: {fields}."),
     }
-    for kind, user in chosen.values():
-        if user.pk not in members:
+    for user_id, kind in chosen.items():
+        if user_id not in members:
             continue
         title, message = texts[kind]
-        notification_create(
-            actor=actor, user=user, workspace=workspace, type=kind, title=title,
+        _notify(
+            actor=actor, user_id=user_id, workspace=workspace, type=kind, title=title,
             message=message.format(ws=workspace.name, fields=", ".join(changed)),
             data={"task_id": str(task.id), "workspace_id": str(workspace.id), "changed": changed,
                   "actor": user_ref(actor)},

@@ -1,5 +1,5 @@
-"""Task writes. Each is one transaction: the change, its event, its notifications."""
-from django.db import transaction
+"""Task writes. Each is one transaction (the @idempotent wrapper's): the
+change, its event, its notifications."""
 from django.db.models import Max
 
 from collab_project.errors import Conflict, invalid_field
@@ -33,7 +33,6 @@ def _current(task: Task, name: str):
 
 
 @idempotent
-@transaction.atomic
 def task_create(*, actor, workspace_id, title: str, op_id: str | None = None, **fields) -> WriteResult:
     """Create a task (member or above); position defaults to after the last one."""
     membership = access_membership(user=actor, workspace_id=workspace_id, min_role=Role.MEMBER, for_write=True)
@@ -53,7 +52,6 @@ def task_create(*, actor, workspace_id, title: str, op_id: str | None = None, **
 
 
 @idempotent
-@transaction.atomic
 def task_update(*, actor, workspace_id, task_id, version: int, op_id: str | None = None, **fields) -> WriteResult:
     """Apply the given fields if none of them changed since `version`.
 
@@ -88,7 +86,6 @@ def task_update(*, actor, workspace_id, task_id, version: int, op_id: str | None
 
 
 @idempotent
-@transaction.atomic
 def task_delete(*, actor, workspace_id, task_id, op_id: str | None = None) -> WriteResult:
     """Delete a task (member or above); emits task.deleted {id}."""
     membership, task = access_task(user=actor, workspace_id=workspace_id, task_id=task_id,

@@ -30,24 +30,26 @@ def access_membership(
 ) -> Membership:
     """The caller's membership (with its workspace) or NotFound / Forbidden.
 
-    With `for_write` the workspace row is locked first, so the role read here
-    stays true until the writing transaction commits; it also orders the
+    With `for_write` the workspace row is locked, so the role read here stays
+    true until the writing transaction commits; it also orders the
     workspace's writes, which the event log's seq relies on.
     """
     ws_id = parse_uuid(workspace_id)
     if not getattr(user, "is_authenticated", False):
         raise NotFound()
+    query = Membership.objects.select_related("workspace").filter(workspace_id=ws_id, user=user)
     if for_write:
-        workspace = Workspace.objects.select_for_update().filter(pk=ws_id).first()
-        if workspace is None:
-            raise NotFound()
-        membership = Membership.objects.filter(workspace=workspace, user=user).first()
-        if membership is not None:
-            membership.workspace = workspace
+        # One statement. Both rows are locked, the workspace's first (PostgreSQL
+        # locks in the order of OF): a writer waiting here gets the rows as the
+        # transaction it waited for left them (its membership gone, its role
+        # changed), and takes the workspace lock before the membership row as
+        # every other writer does, so no deadlock. Locking only the workspace
+        # would return the membership as it was before the wait. Both are
+        # checked in workspaces/tests/test_write_path_pg.py.
+        query = query.select_for_update(of=("workspace", "self"))
     else:
-        membership = Membership.objects.select_related("workspace", "workspace__owner").filter(
-            workspace_id=ws_id, user=user
-        ).first()
+        query = query.select_related("workspace__owner")
+    membership = query.first()
     if membership is None:
         raise NotFound()
     if not has_role(membership.role, min_role):

@@ -4,6 +4,12 @@ Every committed change of a workspace is one row of the event log with the
 next `seq`, written by `event_record` inside the service's transaction, and
 broadcast by `publish` only after that transaction commits. REST, sockets,
 admin and commands all go through services, so all emit the same events.
+
+The log keeps at least the newest `EVENT_LOG_KEEP` events of a workspace:
+older ones are deleted by every `PRUNE_EVERY`-th event (so up to
+`PRUNE_EVERY - 1` more stay), not by each, to spare a write that statement.
+Readers refuse older seqs by that setting, not by what is still stored
+(`selectors.events_after`).
 """
 import logging
 from dataclasses import dataclass
@@ -31,6 +37,9 @@ EVENT_TYPES = (
     TASK_CREATED, TASK_UPDATED, TASK_DELETED, MEMBER_JOINED, MEMBER_REMOVED,
     MEMBER_ROLE_CHANGED, WORKSPACE_UPDATED, WORKSPACE_DELETED,
 )
+
+# The seqs that prune the log (see the module docstring): one DELETE per this many events.
+PRUNE_EVERY = 100
 
 
 def workspace_group(workspace_id) -> str:
@@ -67,7 +76,7 @@ def event_record(*, workspace: Workspace, type: str, actor, data: dict, op_id: s
         ts=timezone.now(),
     )
     oldest_kept = workspace.last_seq - settings.EVENT_LOG_KEEP
-    if oldest_kept > 0:
+    if oldest_kept > 0 and workspace.last_seq % PRUNE_EVERY == 0:
         Event.objects.filter(workspace=workspace, seq__lte=oldest_kept).delete()
     payload = event_dict(event, actor=actor)
     recorded = RecordedEvent(str(workspace.pk), event.seq, payload)

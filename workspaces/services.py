@@ -1,5 +1,6 @@
 """Workspace, membership and invite writes. Each service is one transaction
-that writes the change and its event; events are published after commit."""
+that writes the change and its event; events are published after commit.
+(@idempotent is the transaction of the services it wraps.)"""
 import hashlib
 import secrets
 from datetime import timedelta
@@ -61,7 +62,6 @@ def _target_membership(workspace, user_id) -> Membership:
 
 
 @idempotent
-@transaction.atomic
 def workspace_create(*, actor, name: str, description: str = "", settings: dict | None = None,
                      op_id: str | None = None) -> WriteResult:
     """Create a workspace owned by the actor. No event: the log starts empty."""
@@ -71,7 +71,6 @@ def workspace_create(*, actor, name: str, description: str = "", settings: dict 
 
 
 @idempotent
-@transaction.atomic
 def workspace_update(*, actor, workspace_id, op_id: str | None = None, **fields) -> WriteResult:
     """Change name, description or settings (admin or owner); emits workspace.updated."""
     membership = access_membership(user=actor, workspace_id=workspace_id, min_role=Role.ADMIN, for_write=True)
@@ -86,7 +85,6 @@ def workspace_update(*, actor, workspace_id, op_id: str | None = None, **fields)
 
 
 @idempotent
-@transaction.atomic
 def workspace_delete(*, actor, workspace_id, op_id: str | None = None) -> WriteResult:
     """Delete the workspace (owner only); emits workspace.deleted, which closes its sockets."""
     membership = access_membership(user=actor, workspace_id=workspace_id, min_role=Role.OWNER, for_write=True)
@@ -98,7 +96,6 @@ def workspace_delete(*, actor, workspace_id, op_id: str | None = None) -> WriteR
 
 
 @idempotent
-@transaction.atomic
 def workspace_transfer(*, actor, workspace_id, user_id, op_id: str | None = None) -> WriteResult:
     """Make a member the owner; the old owner becomes an admin."""
     membership = access_membership(user=actor, workspace_id=workspace_id, min_role=Role.OWNER, for_write=True)
@@ -135,7 +132,6 @@ def _join(*, actor, workspace, user, role: str, op_id: str | None) -> tuple[Memb
 
 
 @idempotent
-@transaction.atomic
 def member_add(*, actor, workspace_id, username: str, role: str = Role.MEMBER, op_id: str | None = None) -> WriteResult:
     """Add an existing user directly, with the same rank rules as invites."""
     membership = access_membership(user=actor, workspace_id=workspace_id, min_role=Role.VIEWER, for_write=True)
@@ -150,7 +146,6 @@ def member_add(*, actor, workspace_id, username: str, role: str = Role.MEMBER, o
 
 
 @idempotent
-@transaction.atomic
 def member_role_change(*, actor, workspace_id, user_id, role: str, op_id: str | None = None) -> WriteResult:
     """Change a member's role; admins among viewer and member, the owner among all but owner."""
     membership = access_membership(user=actor, workspace_id=workspace_id, min_role=Role.VIEWER, for_write=True)
@@ -171,7 +166,6 @@ def member_role_change(*, actor, workspace_id, user_id, role: str, op_id: str | 
 
 
 @idempotent
-@transaction.atomic
 def member_remove(*, actor, workspace_id, user_id, op_id: str | None = None) -> WriteResult:
     """Remove a member, or leave when it is the actor. Their tasks are unassigned."""
     from tasks.services import tasks_unassign_user

@@ -139,6 +139,27 @@ def test_unassign_and_delete_notify_nobody_new(team):
     assert everyone(team) == {}
 
 
+def test_task_notifications_read_no_user_row_and_nothing_when_nobody_can_hear(team):
+    """Statements of the notification step only: by user id, and none without anyone to notify."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assigned = create(team, "bob", assigned_to=team["carol"].pk)
+    plain = create(team, "bob")
+    clear()
+    with CaptureQueriesContext(connection) as ctx:
+        update(team, assigned, "alice", status="done", priority=1)  # bob and carol: task_completed
+    statements = [q["sql"] for q in ctx.captured_queries]
+    assert everyone(team) == {"bob": ["task_completed"], "carol": ["task_completed"]}
+    assert not any('FROM "auth_user"' in sql for sql in statements), statements
+    with CaptureQueriesContext(connection) as ctx:
+        update(team, plain, "alice", priority=2, title="no mention: a@b.example")
+    statements = [q["sql"] for q in ctx.captured_queries]
+    assert not any("notifications_notification" in sql for sql in statements), statements
+    # The only membership read is the writer's own, under the workspace lock.
+    assert sum('FROM "workspaces_membership"' in sql for sql in statements) == 1, statements
+
+
 # -- members -------------------------------------------------------------------------
 def test_direct_add_tells_the_new_member_and_the_managers_but_not_the_adder(team):
     get_user_model().objects.create(username="newbie")

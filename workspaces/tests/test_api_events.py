@@ -54,17 +54,22 @@ def test_events_limit_clamped_to_1000(team, api):
     assert body["results"][0]["seq"] == 1 and body["results"][-1]["seq"] == 1000
 
 
-def test_events_resync_and_pruning(team, api, settings):
+def test_events_resync_and_pruning(team, api, settings, monkeypatch):
     from tasks import services as task_services
+    from workspaces import events
 
     settings.EVENT_LOG_KEEP = 5
     for i in range(6):
         task_services.task_create(actor=team.owner, workspace_id=team.ws, title=f"t{i}")
-    # last_seq 12, keep 5: seqs 8..12 remain.
-    assert list(Event.objects.filter(workspace_id=team.ws).values_list("seq", flat=True)) == [8, 9, 10, 11, 12]
+    # last_seq 12, keep 5: seqs 8..12 are kept. No 100th seq yet, so nothing is
+    # deleted, but the answer follows the setting, not what is still stored.
+    assert event_count(team.ws) == 12
     client = api(team.member)
     assert [e["seq"] for e in client.get(url(team, "events/?since=7")).json()["results"]] == [8, 9, 10, 11, 12]
     error_shape(client.get(url(team, "events/?since=6")), 410, "resync_required")
     error_shape(client.get(url(team, "events/")), 410, "resync_required")
+    monkeypatch.setattr(events, "PRUNE_EVERY", 13)
     task_services.task_create(actor=team.owner, workspace_id=team.ws, title="more")
-    assert event_count(team.ws) == 5
+    assert list(Event.objects.filter(workspace_id=team.ws).values_list("seq", flat=True)) == [9, 10, 11, 12, 13]
+    assert [e["seq"] for e in client.get(url(team, "events/?since=8")).json()["results"]] == [9, 10, 11, 12, 13]
+    error_shape(client.get(url(team, "events/?since=7")), 410, "resync_required")

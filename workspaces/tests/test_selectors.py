@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from collab_project.errors import Forbidden, Gone, NotFound
 from tasks import services as task_services
-from workspaces import selectors, services
+from workspaces import events, selectors, services
 from workspaces.access import access_membership, access_task
 from workspaces.models import Event, Workspace
 from workspaces.tests.fixtures import *  # noqa: F403
@@ -88,9 +88,10 @@ def test_events_after(team, settings):
     selectors.events_after(workspace_id=ws.pk, last_seq=ws.last_seq, since=4, limit=10)
 
 
-def test_events_after_never_answers_with_a_gap(team, settings):
+def test_events_after_never_answers_with_a_gap(team, settings, monkeypatch):
     """A caller's last_seq may predate a write that pruned past `since`."""
     settings.EVENT_LOG_KEEP = 5
+    monkeypatch.setattr(events, "PRUNE_EVERY", 1)
     stale = team.workspace().last_seq  # 6: seqs 2..6 would be kept
     for i in range(3):
         task_services.task_create(actor=team.owner, workspace_id=team.ws, title=f"t{i}")  # now 5..9 kept

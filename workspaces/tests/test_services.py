@@ -7,7 +7,7 @@ from django.utils import timezone
 from collab_project.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from tasks import services as task_services
 from tasks.models import Task
-from workspaces import services
+from workspaces import events, services
 from workspaces.idempotency import operation_records_prune
 from workspaces.models import Event, Invite, Membership, OperationRecord, Workspace
 from workspaces.tests.fixtures import *  # noqa: F403
@@ -207,6 +207,46 @@ def test_one_key_space_across_services(team):
     assert team.workspace().last_seq == seq and Task.objects.filter(pk=created.data["id"]).exists()
 
 
+def test_a_repeat_replays_whatever_its_own_run_meets(team, django_capture_on_commit_callbacks):
+    """A repeat runs and is rolled back (its key holds the first answer), or
+    fails where the first one changed things: either way it replays."""
+    created = task_services.task_create(actor=team.member, workspace_id=team.ws, title="a", op_id="c")
+    task_id = created.data["id"]
+    updated = task_services.task_update(actor=team.member, workspace_id=team.ws, task_id=task_id, version=1,
+                                        title="b", op_id="u")
+    deleted_task = task_services.task_create(actor=team.member, workspace_id=team.ws, title="x").data["id"]
+    deleted = task_services.task_delete(actor=team.member, workspace_id=team.ws, task_id=deleted_task, op_id="d")
+    state = team.workspace().last_seq, Task.objects.count(), OperationRecord.objects.count()
+    with django_capture_on_commit_callbacks() as callbacks:
+        # Its own run would succeed: a second task.
+        again = task_services.task_create(actor=team.member, workspace_id=team.ws, title="a", op_id="c")
+        # Its own run would clash: title changed at version 2.
+        again_u = task_services.task_update(actor=team.member, workspace_id=team.ws, task_id=task_id, version=1,
+                                            title="b", op_id="u")
+        # Its own run would not find the task.
+        again_d = task_services.task_delete(actor=team.member, workspace_id=team.ws, task_id=deleted_task,
+                                            op_id="d")
+    assert callbacks == []
+    for first, repeat in ((created, again), (updated, again_u), (deleted, again_d)):
+        assert repeat.replayed and (repeat.data, repeat.seq, repeat.http_status) == (
+            first.data, first.seq, first.http_status)
+    assert (team.workspace().last_seq, Task.objects.count(), OperationRecord.objects.count()) == state
+    assert Task.objects.get(pk=task_id).version == 2
+
+
+def test_a_failed_keyed_write_stores_nothing_and_can_be_retried(team):
+    task = task_services.task_create(actor=team.member, workspace_id=team.ws, title="a").data
+    task_services.task_update(actor=team.member, workspace_id=team.ws, task_id=task["id"], version=1, title="b")
+    with pytest.raises(Conflict):
+        task_services.task_update(actor=team.member, workspace_id=team.ws, task_id=task["id"], version=1,
+                                  title="c", op_id="k")
+    assert not OperationRecord.objects.filter(key="k").exists()
+    retried = task_services.task_update(actor=team.member, workspace_id=team.ws, task_id=task["id"], version=2,
+                                        title="c", op_id="k")
+    assert not retried.replayed and retried.data["title"] == "c"
+    assert OperationRecord.objects.get(key="k").result == retried.data
+
+
 @pytest.mark.parametrize("key", ["", "x" * 65, 5, ["a"], "a\x00b", "\ud800"])
 def test_bad_op_ids(team, key):
     with pytest.raises(Invalid):
@@ -214,11 +254,18 @@ def test_bad_op_ids(team, key):
     assert not Task.objects.exists()
 
 
-def test_pruning_keeps_the_log_bounded(team, settings):
+def test_pruning_keeps_the_log_bounded(team, settings, monkeypatch):
+    """At least EVENT_LOG_KEEP events stay; every PRUNE_EVERY-th seq deletes the older ones."""
     settings.EVENT_LOG_KEEP = 3
-    for i in range(10):
+    monkeypatch.setattr(events, "PRUNE_EVERY", 4)
+    for i in range(9):
         task_services.task_create(actor=team.owner, workspace_id=team.ws, title=f"t{i}")
+    # seqs 7..15: seq 8 pruned up to 5, seq 12 up to 9; none since.
+    assert [e.seq for e in _events(team.ws)] == list(range(10, 16))
+    task_services.task_create(actor=team.owner, workspace_id=team.ws, title="t9")
     assert [e.seq for e in _events(team.ws)] == [14, 15, 16]
+    task_services.task_create(actor=team.owner, workspace_id=team.ws, title="t10")
+    assert [e.seq for e in _events(team.ws)] == [14, 15, 16, 17]
 
 
 def test_user_register(db):
