@@ -35,7 +35,9 @@ class LocalFanout:
     def __init__(self, layer):
         self.layer = layer
         self.channel: str | None = None
-        self.members: dict[str, dict] = {}
+        # Weak: a socket whose application died without its disconnect
+        # handler running is dropped here by itself, not sent to forever.
+        self.members: dict[str, weakref.WeakKeyDictionary] = {}
         self.changing = asyncio.Lock()
         self.receiver: asyncio.Task | None = None
         self.refresher: asyncio.Task | None = None
@@ -48,7 +50,7 @@ class LocalFanout:
             members = self.members.get(group)
             if members is None:
                 await self.layer.group_add(group, self.channel)
-                members = self.members[group] = {}
+                members = self.members[group] = weakref.WeakKeyDictionary()
             members[member] = None
             if self.receiver is None or self.receiver.done():
                 self.receiver = asyncio.ensure_future(self._receive())
@@ -65,7 +67,8 @@ class LocalFanout:
             return
         async with self.changing:
             # A join may have refilled the group while we waited for the lock.
-            if self.members.get(group) == {}:
+            members = self.members.get(group)
+            if members is not None and not members:
                 del self.members[group]
                 await self.layer.group_discard(group, self.channel)
 

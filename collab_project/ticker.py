@@ -28,7 +28,8 @@ def tick_seconds() -> float:
 class Ticker:
     def __init__(self, registry):
         self.registry = registry
-        self.sockets: dict = {}
+        # Weak, as in the fan-out: a socket that died without its disconnect is dropped by itself.
+        self.sockets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.task: asyncio.Task | None = None
 
     def add(self, sock) -> None:

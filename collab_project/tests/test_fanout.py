@@ -123,3 +123,18 @@ async def test_groups_are_joined_again_before_the_layer_expires_them(layer, monk
     await until(lambda: layer.groups["workspace.1"][fanout.channel] > first)
     fanout.receiver.cancel()
     fanout.refresher.cancel()
+
+
+async def test_a_socket_gone_without_leaving_is_dropped_by_itself(layer):
+    import gc
+
+    fanout = LocalFanout(layer)
+    kept, lost = Member(), Member()
+    await fanout.join("workspace.1", kept)
+    await fanout.join("workspace.1", lost)
+    del lost  # its application died without running its disconnect handler
+    gc.collect()
+    assert fanout.size("workspace.1") == 1
+    await send(layer, "workspace.1", 1)
+    await until(lambda: kept.got == [1])
+    fanout.receiver.cancel()
