@@ -40,9 +40,10 @@ CONFIGS = {
     "shipped": {},
     # What the Channels tutorial leads to: channels-redis' default layer with
     # its default capacity, every socket in the group on its own channel and
-    # json.dumps-ing the event itself, Daphne on the standard asyncio loop.
+    # json.dumps-ing the event itself, Channels' dispatch (a database-thread hop
+    # before every handler), Daphne on the standard asyncio loop.
     "tutorial": {"CHANNEL_LAYER_BACKEND": "core", "CHANNEL_CAPACITY": "100", "BROADCAST_ENCODE_ONCE": "0",
-                 "BROADCAST_LOCAL_FANOUT": "0", "UVLOOP": "0"},
+                 "BROADCAST_LOCAL_FANOUT": "0", "UVLOOP": "0", "BENCH_CHANNELS_DISPATCH": "1"},
     # One lever of the shipped product switched back, for the lever table.
     "core-layer": {"CHANNEL_LAYER_BACKEND": "core", "CHANNEL_CAPACITY": "100"},
     "encode-per-socket": {"BROADCAST_ENCODE_ONCE": "0"},
@@ -145,7 +146,7 @@ class Workers:
             port = free_port()
             # As shipped (Makefile, scripts/serve.py); UVLOOP=0 in a config's overrides runs plain asyncio.
             cmd = [PY, "-m", "collab_project.daphne"]
-            cmd += ["-b", "127.0.0.1", "-p", str(port), "collab_project.asgi:application"]
+            cmd += ["-b", "127.0.0.1", "-p", str(port), "bench.asgi:application"]
             log = open(self.logdir / f"worker-{self.config}-{i}-{port}.log", "ab")
             self.procs.append(subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                                start_new_session=True))
