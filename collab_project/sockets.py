@@ -200,7 +200,21 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
         self.joined_groups.append(group)
 
     async def group_message(self, message: dict) -> None:
+        """A message of one of this socket's groups, from the worker's fan-out.
+        Held until `ready()` (the socket's hello goes first), then dispatched."""
+        if getattr(self, "held", None) is not None:
+            self.held.append(message)
+            return
         await self.dispatch(message)
+
+    def hold_group_messages(self) -> None:
+        self.held = []
+
+    async def ready(self) -> None:
+        """Hello is out: send what the fan-out brought meanwhile, in order."""
+        held, self.held = getattr(self, "held", None) or [], None
+        for message in held:
+            await self.dispatch(message)
 
     async def close_with(self, code: int) -> None:
         self.closing = True

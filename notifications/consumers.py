@@ -9,9 +9,13 @@ class MeConsumer(JsonSocketConsumer):
     limit_scope = "me"
 
     async def setup(self):
+        # A notification arriving while the count is read waits for hello (and
+        # is then counted by the client on top of it, as on any later one).
+        self.hold_group_messages()
         await self.join_group(user_group(self.user.pk))
         unread = await db(unread_count)(user=self.user)
         await self.send_json({"type": "hello", "user": user_ref(self.user), "unread": unread})
+        await self.ready()
 
     async def user_notification(self, message):
         if not self.closing:

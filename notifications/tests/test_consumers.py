@@ -46,6 +46,25 @@ async def test_hello_counts_unread(team, ws_connect):
     assert (await me.receive_json_from(timeout=3))["code"] == "invalid"
 
 
+async def test_a_notification_arriving_during_connect_comes_after_hello(team, ws_connect, monkeypatch):
+    from collab_project import broadcast
+    from notifications import consumers
+
+    w = await team()
+    real = consumers.unread_count
+
+    def count_while_one_arrives(*, user):
+        # Published to the user's group while the socket is still setting up.
+        broadcast.send_to_user(user.pk, "user.notification", {"type": "notification", "data": {"id": "early"}})
+        return real(user=user)
+
+    monkeypatch.setattr(consumers, "unread_count", count_while_one_arrives)
+    me, ok, _ = await ws_connect("/ws/me/", w["bob"])
+    assert ok
+    assert (await me.receive_json_from(timeout=3))["type"] == "hello"
+    assert await me.receive_json_from(timeout=3) == {"type": "notification", "data": {"id": "early"}}
+
+
 async def test_live_on_every_socket_of_the_user_and_nobody_elses(team, ws_connect):
     from tasks import services as tasks
 
