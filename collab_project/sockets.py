@@ -25,7 +25,7 @@ from collab_project.jsonutil import dumps, loads
 
 logger = logging.getLogger("collab.sockets")
 
-CLOSE_UNAUTHORIZED = 4401
+CLOSE_UNAUTHORIZED = 4401  # also when a token socket's access token expires
 CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_QUERY = 4400
 CLOSE_LIMITED = 4429
@@ -106,6 +106,7 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
             # The socket's id in presence, the socket registry and presence echoes.
             self.channel_name = f"socket.{uuid.uuid4().hex}"
         self.user = self.scope.get("user")
+        self.auth_expires = self.scope.get("auth_expires")  # epoch seconds, for ?token= sockets
         self.registered = False
         self.last_seen = time.monotonic()
         self.closing = False
@@ -226,6 +227,9 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
 
     async def close_idle(self) -> None:
         await self.close_with(CLOSE_IDLE)
+
+    async def close_expired(self) -> None:
+        await self.close_with(CLOSE_UNAUTHORIZED)
 
     @classmethod
     async def tick_all(cls, sockets: list) -> None:

@@ -2,7 +2,8 @@
 per socket.
 
 Every tick it closes the sockets silent for WS_IDLE_TIMEOUT (a socket whose
-message is still being handled is not silent), refreshes every remaining
+message is still being handled is not silent) and those whose access token
+has expired (4401), refreshes every remaining
 socket's registration in one Redis round trip, then hands the live sockets of
 each consumer class to that class's `tick_all` for its own batched work
 (presence refresh, delivery checks). With thousands of idle sockets per
@@ -52,13 +53,19 @@ class Ticker:
                 logger.exception("socket tick failed")
 
     async def tick(self) -> None:
-        now, live = time.monotonic(), []
+        now, wall, live = time.monotonic(), time.time(), []
         for sock in list(self.sockets):
             if sock.closing:
                 continue
             if not sock.handling and now - sock.last_seen > settings.WS_IDLE_TIMEOUT:
                 logger.info("socket idle, closing", extra={"user_id": sock.user.pk})
                 await sock.close_idle()
+                continue
+            if sock.auth_expires is not None and wall >= sock.auth_expires:
+                # The access token it connected with has expired: the client
+                # refreshes it and reconnects (with ?since=, losing nothing).
+                logger.info("socket token expired, closing", extra={"user_id": sock.user.pk})
+                await sock.close_expired()
                 continue
             live.append(sock)
         await self.registry.refresh_many([sock.registry_entry() for sock in live])

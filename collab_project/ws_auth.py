@@ -61,8 +61,8 @@ def _user_from_token(token: str):
         access = AccessToken(token)
         user_id = access[settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")]
     except (TokenError, KeyError):
-        return None
-    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+        return None, None
+    return get_user_model().objects.filter(pk=user_id, is_active=True).first(), access.get("exp")
 
 
 class TokenAuthMiddleware:
@@ -74,8 +74,9 @@ class TokenAuthMiddleware:
     async def __call__(self, scope, receive, send):
         token = query_params(scope).get("token")
         if token is not None:
-            user = await _user_from_token(token) if token else None
-            scope = {**scope, "user": user or AnonymousUser(), "auth_method": "token"}
+            user, expires = await _user_from_token(token) if token else (None, None)
+            # A token socket lives no longer than its token (the watchdog closes it 4401).
+            scope = {**scope, "user": user or AnonymousUser(), "auth_method": "token", "auth_expires": expires}
         return await self.app(scope, receive, send)
 
 

@@ -228,6 +228,19 @@ async def test_refused_without_or_with_bad_credentials(world, connect):
         assert (await sock.close_code()) == (4401, [])
 
 
+async def test_token_socket_closes_4401_once_its_token_expires(world, connect):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    w = await world()
+    token = AccessToken.for_user(w["member"])
+    token.set_exp(lifetime=timedelta(seconds=1.5))
+    with override_settings(WS_IDLE_TIMEOUT=8):  # a watchdog tick of 2 s, idle close far later
+        sock, ok, _ = await connect(url(w), token=str(token))
+        assert ok and (await sock.recv())["type"] == "hello"
+        code, _ = await sock.close_code(timeout=6)
+    assert code == 4401
+
+
 async def test_refused_for_non_members_and_missing_workspaces(world, connect):
     w = await world()
     for path in (url(w), f"/ws/workspaces/{uuid.uuid4()}/", "/ws/workspaces/not-a-uuid/"):
