@@ -86,7 +86,8 @@ def _clean_env() -> dict:
     """The caller's environment without what would steer the workers elsewhere
     (a test run's DATABASE_URL, pytest-cov's subprocess hooks, ...)."""
     drop = ("DATABASE_URL", "DB_POOL", "REDIS_URL", "REDIS_KEY_PREFIX", "CACHE_PREFIX", "DJANGO_SETTINGS_MODULE",
-            "PROMETHEUS_MULTIPROC_DIR", "CHANNEL_LAYER_BACKEND", "CHANNEL_CAPACITY", "BROADCAST_ENCODE_ONCE")
+            "PROMETHEUS_MULTIPROC_DIR", "CHANNEL_LAYER_BACKEND", "CHANNEL_CAPACITY", "BROADCAST_ENCODE_ONCE",
+            "BROADCAST_LOCAL_FANOUT", "BROADCAST_ASYNC_PUBLISH", "UVLOOP", "BENCH_CHANNELS_DISPATCH", "BENCH_DB_THREADS")
     return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(("COV_CORE", "COVERAGE"))}
 
 
