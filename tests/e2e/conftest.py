@@ -124,6 +124,14 @@ class Session:
         return response
 
     def close(self):
+        # Leave the app first: Chromium 156 sometimes never answers
+        # Target.disposeBrowserContext for a context whose page still holds
+        # its WebSockets open (seen as a hang in the fixture's teardown).
+        for page in self.context.pages:
+            try:
+                page.goto("about:blank", timeout=5_000)
+            except Exception:  # noqa: BLE001 - a page already gone or navigating: close anyway
+                pass
         self.context.close()
 
 
