@@ -35,6 +35,11 @@ def _db_ping() -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
+    except Exception:
+        from collab_project.dbpool import pool_suspect
+
+        pool_suspect()
+        raise
     finally:
         # Back to the pool (or closed): the check must not hold a connection.
         connection.close()

@@ -18,6 +18,7 @@ from rest_framework import serializers
 from autobahn.exception import Disconnected
 
 from collab_project import metrics, ratelimit
+from collab_project.dbpool import pool_suspect
 from collab_project.fanout import local_fanout
 from collab_project.ticker import ticker
 from collab_project.errors import DomainError
@@ -66,6 +67,7 @@ def error_message(exc: Exception, op_id=None) -> dict:
         code, detail, data = "invalid", "; ".join(exc.messages), None
     elif isinstance(exc, (OperationalError, InterfaceError)):
         # Database unreachable: nothing was written; the client may retry the same op_id.
+        pool_suspect()
         code, detail, data = "unavailable", "The service is briefly unavailable; retry.", None
     else:
         code, detail, data = "invalid", "The message could not be processed.", None

@@ -8,6 +8,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from collab_project.dbpool import pool_suspect
+
 from collab_project.errors import DomainError
 
 logger = logging.getLogger("collab.api")
@@ -36,6 +38,7 @@ def exception_handler(exc, context):
         # The database is unreachable: nothing was written (the transaction
         # rolled back); the client may retry, with the same Idempotency-Key.
         logger.warning("database unavailable", extra={"error": type(exc).__name__})
+        pool_suspect()
         return Response({"code": "unavailable", "detail": "The service is briefly unavailable; retry."},
                         status=503, headers={"Retry-After": "5"})
     if isinstance(exc, exceptions.ValidationError):
