@@ -5,6 +5,7 @@ import logging
 import time
 import uuid
 
+from autobahn.exception import Disconnected
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -15,14 +16,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from rest_framework import serializers
 
-from autobahn.exception import Disconnected
-
 from collab_project import metrics, ratelimit
 from collab_project.dbpool import pool_suspect
-from collab_project.fanout import local_fanout
-from collab_project.ticker import ticker
 from collab_project.errors import DomainError
+from collab_project.fanout import local_fanout
 from collab_project.jsonutil import dumps, loads
+from collab_project.ticker import ticker
 
 logger = logging.getLogger("collab.sockets")
 

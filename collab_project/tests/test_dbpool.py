@@ -32,3 +32,22 @@ def test_without_a_pool_nothing_is_checked(monkeypatch):
     monkeypatch.setattr(dbpool, "connection", type("Conn", (), {"pool": None})())
     monkeypatch.setattr(dbpool, "_last", -dbpool.CHECK_EVERY_S)
     assert dbpool.pool_suspect() is False
+
+
+def test_no_second_check_while_one_is_still_running(monkeypatch):
+    release = threading.Event()
+
+    class SlowPool(FakePool):
+        def check(self):
+            super().check()
+            release.wait(5)  # a check stuck on a database that drops packets
+
+    pool = SlowPool()
+    monkeypatch.setattr(dbpool, "connection", type("Conn", (), {"pool": pool})())
+    monkeypatch.setattr(dbpool, "_last", -dbpool.CHECK_EVERY_S)
+    assert dbpool.pool_suspect() is True and pool.checked.wait(5)
+    monkeypatch.setattr(dbpool, "_last", -dbpool.CHECK_EVERY_S)  # the interval is over, the check is not
+    assert dbpool.pool_suspect() is False
+    release.set()
+    dbpool._running.join(5)
+    assert dbpool.pool_suspect() is True and pool.calls == 2

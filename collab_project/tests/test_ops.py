@@ -388,3 +388,18 @@ def test_serve_refuses_several_workers_without_postgres_and_redis():
     assert result.returncode == 2
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert "DATABASE_URL and REDIS_URL" in line["msg"]
+
+
+def test_a_malformed_number_setting_is_named_plainly(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from collab_project.settings import env_int
+
+    monkeypatch.setenv("REDIS_MAX_CONNECTIONS", "fifty")
+    with pytest.raises(ImproperlyConfigured, match="REDIS_MAX_CONNECTIONS must be a whole number, not 'fifty'"):
+        env_int("REDIS_MAX_CONNECTIONS", 50, minimum=1)
+    monkeypatch.setenv("REDIS_MAX_CONNECTIONS", "0")
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
+        env_int("REDIS_MAX_CONNECTIONS", 50, minimum=1)
+    monkeypatch.setenv("REDIS_MAX_CONNECTIONS", "8")
+    assert env_int("REDIS_MAX_CONNECTIONS", 50, minimum=1) == 8

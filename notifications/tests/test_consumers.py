@@ -115,21 +115,15 @@ def people(db):
 
 
 @pytest.fixture
-async def me(ws_connect):
-    opened = []
+def me(ws_connect):
+    """An accepted /ws/me/ socket (ws_connect disconnects them all at the end)."""
 
     async def make(user=None, **kwargs):
         comm, ok, _ = await ws_connect("/ws/me/", user, **kwargs)
-        opened.append(comm)
         assert ok
         return comm
 
-    yield make
-    for comm in opened:
-        try:
-            await comm.disconnect(timeout=2)
-        except Exception:
-            pass
+    return make
 
 
 async def test_heartbeat_and_errors(people, me):
